@@ -1,0 +1,22 @@
+# asio and moodycamel's concurrentqueue are header-only Debian packages that
+# ship no CMake package: find their headers and wrap them in imported targets.
+find_package(Threads REQUIRED)
+
+find_path(ASIO_INCLUDE_DIR asio.hpp)
+if(NOT ASIO_INCLUDE_DIR)
+  message(FATAL_ERROR "asio.hpp not found: install the Debian package libasio-dev "
+                      "(scripts/setup.sh does), or set ASIO_INCLUDE_DIR.")
+endif()
+add_library(switchboard_asio INTERFACE IMPORTED)
+target_include_directories(switchboard_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
+target_compile_definitions(switchboard_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+target_link_libraries(switchboard_asio INTERFACE Threads::Threads)
+
+find_path(CONCURRENTQUEUE_INCLUDE_DIR concurrentqueue/blockingconcurrentqueue.h)
+if(NOT CONCURRENTQUEUE_INCLUDE_DIR)
+  message(FATAL_ERROR "concurrentqueue/blockingconcurrentqueue.h not found: install the Debian "
+                      "package libconcurrentqueue-dev (scripts/setup.sh does), or set "
+                      "CONCURRENTQUEUE_INCLUDE_DIR.")
+endif()
+add_library(switchboard_concurrentqueue INTERFACE IMPORTED)
+target_include_directories(switchboard_concurrentqueue SYSTEM INTERFACE ${CONCURRENTQUEUE_INCLUDE_DIR})

@@ -1,0 +1,92 @@
+#pragma once
+// ForkingMixIn: a child process for each connection or datagram. The server
+// reaps only its own children, as each exits (a pidfd per child, watched by one
+// reaper thread; never waitpid(-1)). options().max_children caps them, with
+// options().overload deciding what happens at the cap. server_close() waits for
+// the children up to close_timeout, then kills the rest (by pidfd, so never a
+// recycled PID) and reaps them: no zombies after close.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+#include <memory>
+
+#include "switchboard/server.hpp"
+
+namespace switchboard {
+namespace detail {
+
+/// The children this server forked. Thread safe.
+class ChildProcesses {
+ public:
+  ChildProcesses();
+  ~ChildProcesses();
+
+  /// fork(): the child's pid in the parent, 0 in the child. Throws std::system_error.
+  pid_t fork();
+  std::size_t active() const;
+  /// Waits until fewer than `limit` children run; false if `stopping()` became true.
+  bool wait_below(std::size_t limit, const std::function<bool()>& stopping);
+  /// Wakes wait_below() to look at `stopping` again.
+  void interrupt();
+  /// Waits up to `timeout` for the children to exit, then kills and reaps the rest.
+  void close(Seconds timeout);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace detail
+
+template <class Server>
+class ForkingMixIn : public Server {
+ public:
+  using Server::Server;
+  ~ForkingMixIn() override {
+    this->shutdown();
+    ForkingMixIn::server_close();
+  }
+
+  void server_close() override {
+    Server::server_close();
+    children_.close(this->options().block_on_close ? this->options().close_timeout : Seconds{0});
+  }
+  /// Children running now. Thread safe.
+  std::size_t active_children() const { return children_.active(); }
+
+ protected:
+  void process_request(Request request) override {
+    const std::size_t cap = this->options().max_children;
+    if (cap != 0 && children_.active() >= cap) {
+      if (this->options().overload == Overload::refuse ||
+          !children_.wait_below(cap, [this] { return this->shutdown_requested(); })) {
+        this->refuse(request);
+        return;
+      }
+    }
+    if (children_.fork() == 0) {
+      this->close_in_child();
+      const bool ok = this->finish_and_close(request);
+      std::fflush(nullptr);
+      ::_exit(ok ? 0 : 1);
+    }
+    // The child serves it; shutdown() here would cut the child's connection.
+    request.connection.close();
+  }
+  void interrupt_waits() override {
+    Server::interrupt_waits();
+    children_.interrupt();
+  }
+
+ private:
+  detail::ChildProcesses children_;
+};
+
+using ForkingTCPServer = ForkingMixIn<TCPServer>;
+using ForkingUDPServer = ForkingMixIn<UDPServer>;
+using ForkingUnixStreamServer = ForkingMixIn<UnixStreamServer>;
+using ForkingUnixDatagramServer = ForkingMixIn<UnixDatagramServer>;
+
+}  // namespace switchboard

@@ -1,0 +1,47 @@
+#pragma once
+// Everything a server can be told, in one plain struct, applied before bind.
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstddef>
+
+namespace switchboard {
+
+using Seconds = std::chrono::duration<double>;
+
+/// What a policy does with a request when its limit is reached.
+enum class Overload {
+  block,   ///< stop accepting until there is room (the kernel backlog holds the rest)
+  refuse,  ///< accept and close at once, after the refuse_request() hook
+};
+
+struct ServerOptions {
+  // The listening socket.
+  int backlog = SOMAXCONN;    ///< listen() backlog (Python's 5 is far too small)
+  bool reuse_address = true;  ///< SO_REUSEADDR on TCP listeners (restart while in TIME_WAIT)
+  bool reuse_port = false;    ///< SO_REUSEPORT, for several servers on one port
+  bool replace_stale_unix_path = true;  ///< a Unix path nobody listens on is removed before bind
+  std::size_t max_datagram = 65507;  ///< larger datagrams are reported and dropped, never truncated
+
+  // Each connection.
+  Seconds timeout{0};                ///< read timeout of a stream connection; 0 = none
+  Seconds write_timeout{0};          ///< write timeout; 0 = none
+  bool tcp_nodelay = true;           ///< TCP_NODELAY on accepted TCP connections
+  std::size_t max_line = 64 * 1024;  ///< readline() limit, counting the '\n'
+
+  // handle_request()
+  Seconds request_timeout{
+      0};  ///< how long handle_request() waits; 0 = forever (Python's `timeout`)
+
+  // Policies.
+  std::size_t threads = 0;              ///< pool workers; 0 = one per core (at least 2)
+  std::size_t max_queued = 1024;        ///< pool: requests waiting for a worker (exact)
+  std::size_t max_threads = 0;          ///< threading: concurrent handler threads; 0 = unbounded
+  std::size_t max_children = 40;        ///< forking: concurrent child processes
+  Overload overload = Overload::block;  ///< what a full pool queue (or thread/child cap) does
+  bool block_on_close = true;           ///< server_close() waits for requests in flight
+  Seconds close_timeout{10};  ///< how long it waits before forcing their connections closed
+};
+
+}  // namespace switchboard

@@ -1,0 +1,28 @@
+#pragma once
+// What get_request() hands to the lifecycle: an accepted connection, or one
+// datagram with the socket its reply goes out on. Move-only; a connection is
+// closed exactly once, by shutdown_request() or by the destructor.
+
+#include <memory>
+#include <string>
+
+#include "switchboard/address.hpp"
+#include "switchboard/socket.hpp"
+
+namespace switchboard {
+
+namespace detail {
+struct ActiveConnection;
+}
+
+struct Request {
+  Address client_address;                      ///< the peer (unnamed for an unbound Unix client)
+  Socket connection;                           ///< stream servers: the accepted connection
+  std::string packet;                          ///< datagram servers: the datagram's bytes
+  std::shared_ptr<const Socket> reply_socket;  ///< datagram servers: the server's socket
+  detail::ActiveConnection* active = nullptr;  ///< set while a policy serves it
+
+  bool is_datagram() const { return reply_socket != nullptr; }
+};
+
+}  // namespace switchboard

@@ -1,0 +1,196 @@
+#pragma once
+// BaseServer: socketserver's lifecycle, readable top to bottom in server.cpp.
+//
+//   serve_forever()            loop until shutdown(); wakes at once on shutdown
+//     service_actions()        each loop turn
+//     get_request()            accept() for streams, recvfrom() for datagrams
+//     verify_request()         false -> shutdown_request(), nothing else runs
+//     process_request()        THE POLICY POINT (inline here; mixins override it)
+//       finish_and_close()     what every policy runs for one request:
+//         finish_request()     handler: setup(); handle(); finish() (finish always)
+//         handle_error()       a handler's exception, reported; serving goes on
+//         shutdown_request()   close the connection, exactly once
+//   handle_request()           one request, waiting at most request_timeout
+//   shutdown()                 any thread: stop serve_forever, return when stopped
+//   server_close()             release the socket; policies join what they started
+//
+// Subclasses that override hooks and run serve_forever() on another thread
+// should call shutdown() and server_close() before their own destructor ends:
+// the destructors below can only reach the hooks of their own level.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "switchboard/address.hpp"
+#include "switchboard/options.hpp"
+#include "switchboard/request.hpp"
+#include "switchboard/socket.hpp"
+#include "switchboard/stats.hpp"
+
+namespace switchboard {
+
+class BaseRequestHandler;
+/// Makes one handler per request; `switchboard::handler<MyHandler>` is the usual one.
+using HandlerFactory = std::function<std::unique_ptr<BaseRequestHandler>()>;
+
+namespace detail {
+struct Counters;
+class ActiveSet;
+}  // namespace detail
+
+class BaseServer {
+ public:
+  BaseServer(const BaseServer&) = delete;
+  BaseServer& operator=(const BaseServer&) = delete;
+  virtual ~BaseServer();
+
+  /// Serves requests until shutdown(). One thread at a time.
+  void serve_forever();
+  /// Serves one request, waiting at most options().request_timeout (0: no limit);
+  /// calls handle_timeout() if none came. Same thread as serve_forever().
+  void handle_request();
+  /// Stops serve_forever() and returns once it has returned. Any thread, before,
+  /// during or after serve_forever(); from a handler on the serving thread it
+  /// only asks (waiting there would deadlock). Thread safe.
+  void shutdown();
+  /// Stops serving requests and releases the socket (and the Unix path this
+  /// server created); policies also wait for what they started. Idempotent.
+  virtual void server_close();
+
+  /// The bound address, port 0 resolved. Thread safe.
+  const Address& server_address() const { return address_; }
+  /// "tcp://127.0.0.1:9999", "udp://[::1]:53", "unix:/run/x", "unix-dgram:/run/y".
+  std::string url() const;
+  /// The options this server was made with. Thread safe.
+  const ServerOptions& options() const { return options_; }
+  /// A snapshot of the counters. Thread safe.
+  ServerStats stats() const;
+  /// The listening (stream) or serving (datagram) socket; empty after server_close().
+  const Socket& socket() const { return *socket_; }
+  /// SOCK_STREAM or SOCK_DGRAM.
+  int socket_type() const { return socket_type_; }
+
+ protected:
+  /// Binds and listens (streams) at once; throws std::system_error naming the
+  /// address (EADDRINUSE, EACCES, ...) and leaks nothing when it does.
+  BaseServer(Address address, int socket_type, HandlerFactory factory, ServerOptions options);
+
+  // The lifecycle hooks, in the order they run.
+  /// Each serve_forever() turn, on the serving thread.
+  virtual void service_actions() {}
+  /// One ready request into `request`; false when none is ready.
+  virtual bool get_request(Request& request) = 0;
+  /// Whether to serve this request; false closes it. Serving thread.
+  virtual bool verify_request(const Request& request);
+  /// Serves the request: the policy point. Serving thread.
+  virtual void process_request(Request request);
+  /// Makes the handler and runs setup(); handle(); finish(). The policy's thread.
+  virtual void finish_request(Request& request);
+  /// Closes the connection (no-op for datagrams). The policy's thread.
+  virtual void shutdown_request(Request& request);
+  /// Reports a handler's exception; called inside the catch block, so
+  /// std::current_exception() is the error. The policy's thread.
+  virtual void handle_error(const Request& request);
+  /// handle_request() found no request in time. Serving thread.
+  virtual void handle_timeout() {}
+  /// A limit refused this request; may write a short reply before it is closed.
+  virtual void refuse_request(Request& request);
+  /// Called by shutdown() from any thread: wake whatever process_request() is
+  /// blocked on (a full queue, a thread or child cap). Thread safe.
+  virtual void interrupt_waits() {}
+
+  /// finish_request(), handle_error() on an exception, shutdown_request(): one
+  /// request as every policy runs it. True if the handler raised no error.
+  bool finish_and_close(Request& request) noexcept;
+  /// Counts the refusal, runs refuse_request(), closes the request.
+  void refuse(Request& request) noexcept;
+  /// True from shutdown() until serve_forever() has returned. Thread safe.
+  bool shutdown_requested() const { return stop_.load(std::memory_order_acquire); }
+  /// Shuts down every connection being served, so that blocked reads and writes
+  /// fail now (the close deadline). Thread safe.
+  void close_active_connections();
+  /// Waits up to `timeout` on the wake descriptor; true if shutdown() woke it.
+  bool wait_for_wake(Seconds timeout);
+  /// Closes what a forked child must not keep: the listener and the wake descriptor.
+  void close_in_child() noexcept;
+
+  detail::Counters& counters() { return *counters_; }
+  /// The counter behind stats().queued, kept by a queueing policy.
+  std::atomic<std::uint64_t>& queued_counter();
+  /// Shared so that datagram replies in flight keep the socket alive.
+  std::shared_ptr<Socket> socket_ptr() const { return socket_; }
+
+ private:
+  bool wait_ready(int timeout_ms);
+  void serve_ready(int batch);
+  void dispatch(Request request);
+
+  Address address_;
+  int socket_type_;
+  HandlerFactory factory_;
+  ServerOptions options_;
+  std::shared_ptr<Socket> socket_;
+  Socket wake_;               // eventfd: shutdown() makes serve_forever's poll() return
+  std::string created_path_;  // Unix socket file to remove at close
+  std::unique_ptr<detail::Counters> counters_;
+  std::unique_ptr<detail::ActiveSet> active_;
+
+  std::atomic<bool> stop_{false};
+  std::mutex serving_mutex_;
+  std::condition_variable serving_done_;
+  bool serving_ = false;
+  std::thread::id serving_thread_;
+};
+
+/// Accepts connections: TCPServer and UnixStreamServer.
+class StreamServer : public BaseServer {
+ protected:
+  StreamServer(Address address, HandlerFactory factory, ServerOptions options);
+  bool get_request(Request& request) override;
+
+ private:
+  Seconds accept_backoff_{0};
+};
+
+/// Receives datagrams: UDPServer and UnixDatagramServer.
+class DatagramServer : public BaseServer {
+ protected:
+  DatagramServer(Address address, HandlerFactory factory, ServerOptions options);
+  bool get_request(Request& request) override;
+
+ private:
+  std::vector<char> buffer_;
+};
+
+class TCPServer : public StreamServer {
+ public:
+  TCPServer(Address address, HandlerFactory factory, ServerOptions options = {})
+      : StreamServer(std::move(address), std::move(factory), std::move(options)) {}
+};
+
+class UDPServer : public DatagramServer {
+ public:
+  UDPServer(Address address, HandlerFactory factory, ServerOptions options = {})
+      : DatagramServer(std::move(address), std::move(factory), std::move(options)) {}
+};
+
+class UnixStreamServer : public StreamServer {
+ public:
+  UnixStreamServer(std::string_view path, HandlerFactory factory, ServerOptions options = {})
+      : StreamServer(Address::unix_path(path), std::move(factory), std::move(options)) {}
+};
+
+class UnixDatagramServer : public DatagramServer {
+ public:
+  UnixDatagramServer(std::string_view path, HandlerFactory factory, ServerOptions options = {})
+      : DatagramServer(Address::unix_path(path), std::move(factory), std::move(options)) {}
+};
+
+}  // namespace switchboard

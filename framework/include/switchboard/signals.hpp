@@ -1,0 +1,32 @@
+#pragma once
+// For executables: SIGINT/SIGTERM stop a server. The first signal makes
+// serve_forever() return (the caller then runs server_close(), which drains);
+// a second exits the process at once with status 128 + signal number.
+// Opt-in: the library itself never touches signal dispositions.
+
+#include <initializer_list>
+#include <memory>
+
+namespace switchboard {
+
+class BaseServer;
+
+class StopOnSignals {
+ public:
+  /// Installs the handlers; the previous ones come back in the destructor.
+  /// One instance per process at a time. Throws std::logic_error otherwise.
+  explicit StopOnSignals(BaseServer& server,
+                         std::initializer_list<int> signals = {2 /*SIGINT*/, 15 /*SIGTERM*/});
+  ~StopOnSignals();
+  StopOnSignals(const StopOnSignals&) = delete;
+  StopOnSignals& operator=(const StopOnSignals&) = delete;
+
+  /// The signal that stopped the server; 0 if none came.
+  int signal() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace switchboard

@@ -1,0 +1,60 @@
+#pragma once
+// An owned socket descriptor: closed exactly once, by close() or the destructor.
+// I/O is blocking with kernel-side timeouts (SO_RCVTIMEO/SO_SNDTIMEO) so that a
+// blocked handler costs no extra syscalls; a non-blocking descriptor also works
+// (it waits in poll()), which lets an event loop lend a connection to a worker.
+
+#include <chrono>
+#include <cstddef>
+#include <string_view>
+
+#include "switchboard/address.hpp"
+
+namespace switchboard {
+
+class Socket {
+ public:
+  Socket() = default;
+  /// Takes ownership of `fd`.
+  explicit Socket(int fd) noexcept : fd_(fd) {}
+  Socket(Socket&& other) noexcept : fd_(other.release()) {}
+  Socket& operator=(Socket&& other) noexcept;
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  ~Socket() { close(); }
+
+  /// A new close-on-exec socket. Throws std::system_error.
+  static Socket open(int family, int type);
+
+  int fd() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  /// Gives up ownership without closing.
+  int release() noexcept;
+  /// Closes the descriptor if open; safe to call twice.
+  void close() noexcept;
+
+  /// Reads at least one byte; 0 means the peer closed its side. Retries EINTR.
+  /// Throws std::system_error: errc::timed_out when the read timeout expired,
+  /// or the OS error (ECONNRESET, ...).
+  std::size_t recv_some(void* data, std::size_t size);
+  /// Sends all of `data` or throws: no short writes, EINTR-safe, MSG_NOSIGNAL
+  /// (a vanished peer is EPIPE, never SIGPIPE).
+  void send_all(std::string_view data);
+
+  /// The address this socket is bound to.
+  Address local_address() const;
+  /// Sets an int-valued option. Throws std::system_error.
+  void set_option(int level, int name, int value);
+  /// Sets SO_RCVTIMEO or SO_SNDTIMEO; zero means no timeout.
+  void set_timeout(int name, std::chrono::duration<double> timeout);
+
+ private:
+  int fd_ = -1;
+};
+
+/// The std::system_error for errno, with `what` naming the failed operation.
+[[noreturn]] void throw_errno(const char* what);
+/// The std::system_error for errno `err`.
+[[noreturn]] void throw_errno(int err, const char* what);
+
+}  // namespace switchboard

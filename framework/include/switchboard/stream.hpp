@@ -1,0 +1,78 @@
+#pragma once
+// Buffered reading and writing on a connection (or, for datagrams, on memory).
+// The reader flushes its tied writer before it waits for input, so a handler
+// that writes a reply and reads the next request never stalls on its own
+// buffer, and pipelined replies go out in one send.
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace switchboard {
+
+class Socket;
+
+/// readline() met a line longer than its limit; nothing of it was returned.
+class LineTooLong : public std::runtime_error {
+ public:
+  explicit LineTooLong(std::size_t limit);
+  std::size_t limit() const { return limit_; }
+
+ private:
+  std::size_t limit_;
+};
+
+class StreamWriter {
+ public:
+  StreamWriter() = default;
+  /// Writes to `socket`, or only to memory when it is null.
+  explicit StreamWriter(Socket* socket, std::size_t buffer_size = 64 * 1024);
+
+  /// Buffers `data`, sending when the buffer fills. Throws std::system_error.
+  void write(std::string_view data);
+  /// Sends what is buffered. Throws std::system_error.
+  void flush();
+  /// Whether write() was called at all (an empty write counts).
+  bool written() const { return written_; }
+  /// What is buffered (memory mode: everything written).
+  const std::string& buffer() const { return buffer_; }
+
+ private:
+  Socket* socket_ = nullptr;
+  std::string buffer_;
+  std::size_t buffer_size_ = 0;
+  bool written_ = false;
+};
+
+class StreamReader {
+ public:
+  StreamReader() = default;
+  /// Reads from `socket`, flushing `tie` (may be null) before each wait.
+  StreamReader(Socket* socket, StreamWriter* tie, std::size_t max_line);
+  /// Reads `data` held in memory (a datagram).
+  StreamReader(std::string_view data, std::size_t max_line);
+
+  /// The next line with its '\n'; the last line may lack one; "" at end of input.
+  /// Throws LineTooLong if a line (with its '\n') exceeds the limit.
+  std::string readline();
+  /// Exactly `n` bytes, fewer only at end of input.
+  std::string read(std::size_t n);
+  /// What is buffered, or what one receive brings (at most `max`); "" at end of input.
+  std::string read_some(std::size_t max = 64 * 1024);
+  /// Bytes buffered and not yet returned.
+  std::size_t buffered() const { return buffer_.size() - start_; }
+  std::size_t max_line() const { return max_line_; }
+
+ private:
+  bool fill();  // one receive into the buffer; false at end of input
+
+  Socket* socket_ = nullptr;
+  StreamWriter* tie_ = nullptr;
+  std::string buffer_;
+  std::size_t start_ = 0;
+  std::size_t max_line_ = 0;
+  bool eof_ = false;
+};
+
+}  // namespace switchboard

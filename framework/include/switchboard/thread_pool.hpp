@@ -1,0 +1,85 @@
+#pragma once
+// ThreadPoolMixIn: options().threads workers fed from a bounded queue (a
+// moodycamel BlockingConcurrentQueue, bounded exactly by a counter).
+// options().max_queued counts requests waiting for a worker, not those being
+// served. When it is reached, options().overload decides: `block` stops
+// accepting until a worker takes one (the kernel backlog holds the rest);
+// `refuse` closes the new request at once after refuse_request(), counted in
+// stats().refused. Queued requests are served, never dropped, at close:
+// server_close() lets the workers finish the queue within close_timeout, then
+// shuts down the connections still open and joins the workers.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "switchboard/server.hpp"
+
+namespace switchboard {
+namespace detail {
+
+/// Worker threads and their queue. Thread safe.
+class WorkerPool {
+ public:
+  /// `queued` is the server's counter of requests waiting for a worker.
+  WorkerPool(const ServerOptions& options, std::atomic<std::uint64_t>& queued,
+             std::function<void(Request&)> run);
+  ~WorkerPool();
+
+  /// Queues `request` (moved from on success). With Overload::block waits for
+  /// room; false if the queue is full (refuse) or `stopping()` became true.
+  bool submit(Request& request, Overload overload, const std::function<bool()>& stopping);
+  /// Wakes a blocked submit() to look at `stopping` again.
+  void interrupt();
+  /// Lets the workers finish what is queued, up to `timeout`; then calls
+  /// `force` and joins them. Idempotent.
+  void close(Seconds timeout, const std::function<void()>& force);
+  std::size_t workers() const;
+  std::size_t queued() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace detail
+
+template <class Server>
+class ThreadPoolMixIn : public Server {
+ public:
+  using Server::Server;
+  ~ThreadPoolMixIn() override {
+    this->shutdown();
+    ThreadPoolMixIn::server_close();
+  }
+
+  void server_close() override {
+    Server::server_close();
+    pool_.close(this->options().close_timeout, [this] { this->close_active_connections(); });
+  }
+  /// Worker threads. Thread safe.
+  std::size_t workers() const { return pool_.workers(); }
+
+ protected:
+  void process_request(Request request) override {
+    if (!pool_.submit(request, this->options().overload,
+                      [this] { return this->shutdown_requested(); }))
+      this->refuse(request);
+  }
+  void interrupt_waits() override {
+    Server::interrupt_waits();
+    pool_.interrupt();
+  }
+
+ private:
+  detail::WorkerPool pool_{this->options(), this->queued_counter(),
+                           [this](Request& r) { this->finish_and_close(r); }};
+};
+
+using ThreadPoolTCPServer = ThreadPoolMixIn<TCPServer>;
+using ThreadPoolUDPServer = ThreadPoolMixIn<UDPServer>;
+using ThreadPoolUnixStreamServer = ThreadPoolMixIn<UnixStreamServer>;
+using ThreadPoolUnixDatagramServer = ThreadPoolMixIn<UnixDatagramServer>;
+
+}  // namespace switchboard

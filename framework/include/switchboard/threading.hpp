@@ -1,0 +1,110 @@
+#pragma once
+// ThreadingMixIn: a new thread for each connection or datagram.
+// Finished threads are joined at the next request, so memory follows
+// concurrency, not the number of requests served. options().max_threads caps
+// concurrency (0: no cap) with options().overload deciding what happens at it.
+// server_close() waits for handler threads when block_on_close (up to
+// close_timeout, then their connections are shut down and they are joined);
+// otherwise it returns at once and the destructor does the joining, since a
+// C++ thread cannot outlive the server it calls into.
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "switchboard/server.hpp"
+
+namespace switchboard {
+namespace detail {
+
+/// The threads a server started per request. Thread safe.
+class HandlerThreads {
+ public:
+  explicit HandlerThreads(std::function<void(Request&)> run) : run_(std::move(run)) {}
+  ~HandlerThreads() { join_all(); }
+
+  /// Runs the request on a new thread; throws std::system_error if none can be made.
+  void start(Request request);
+  /// Joins threads that have finished.
+  void prune();
+  /// Threads still running their request.
+  std::size_t running() const;
+  /// Thread objects held, running or finished and not yet joined.
+  std::size_t tracked() const;
+  /// Waits until fewer than `limit` run; false if `stopping()` became true.
+  bool wait_below(std::size_t limit, const std::function<bool()>& stopping);
+  /// Wakes wait_below() to look at `stopping` again.
+  void interrupt();
+  /// Waits up to `timeout` for all to finish, calls `force` if some did not,
+  /// then joins them all.
+  void close(Seconds timeout, const std::function<void()>& force);
+  void join_all();
+
+ private:
+  std::function<void(Request&)> run_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::list<std::thread> running_;
+  std::list<std::thread> finished_;
+};
+
+}  // namespace detail
+
+template <class Server>
+class ThreadingMixIn : public Server {
+ public:
+  using Server::Server;
+  ~ThreadingMixIn() override {
+    this->shutdown();
+    Server::server_close();
+    close_threads();
+  }
+
+  void server_close() override {
+    Server::server_close();
+    if (this->options().block_on_close) close_threads();
+  }
+  /// Handler threads running now. Thread safe.
+  std::size_t active_threads() const { return threads_.running(); }
+  /// Thread objects held (running, or finished and not yet joined). Thread safe.
+  std::size_t tracked_threads() const { return threads_.tracked(); }
+
+ protected:
+  void process_request(Request request) override {
+    threads_.prune();
+    const std::size_t cap = this->options().max_threads;
+    if (cap != 0 && threads_.running() >= cap) {
+      if (this->options().overload == Overload::refuse ||
+          !threads_.wait_below(cap, [this] { return this->shutdown_requested(); })) {
+        this->refuse(request);
+        return;
+      }
+    }
+    threads_.start(std::move(request));
+  }
+  void service_actions() override {
+    Server::service_actions();
+    threads_.prune();
+  }
+  void interrupt_waits() override {
+    Server::interrupt_waits();
+    threads_.interrupt();
+  }
+
+ private:
+  void close_threads() {
+    threads_.close(this->options().close_timeout, [this] { this->close_active_connections(); });
+  }
+
+  detail::HandlerThreads threads_{[this](Request& r) { this->finish_and_close(r); }};
+};
+
+using ThreadingTCPServer = ThreadingMixIn<TCPServer>;
+using ThreadingUDPServer = ThreadingMixIn<UDPServer>;
+using ThreadingUnixStreamServer = ThreadingMixIn<UnixStreamServer>;
+using ThreadingUnixDatagramServer = ThreadingMixIn<UnixDatagramServer>;
+
+}  // namespace switchboard

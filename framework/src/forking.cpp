@@ -1,0 +1,142 @@
+#include "switchboard/forking.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "switchboard/socket.hpp"
+
+namespace switchboard::detail {
+namespace {
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_send_signal(int pidfd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+}  // namespace
+
+// One reaper thread polls a pidfd per child (and an eventfd for news), so a
+// child is reaped as it exits and no other process's child is ever touched.
+struct ChildProcesses::State {
+  struct Child {
+    pid_t pid;
+    Socket pidfd;  // not a socket, but the same close-once ownership
+  };
+
+  void reap() {
+    for (;;) {
+      std::vector<pollfd> fds{{wake.fd(), POLLIN, 0}};
+      {
+        std::lock_guard lock(mutex);
+        if (stopping && children.empty()) return;
+        for (auto& c : children) fds.push_back({c.pidfd.fd(), POLLIN, 0});
+      }
+      if (::poll(fds.data(), fds.size(), -1) < 0) continue;  // EINTR
+      if (fds[0].revents) {
+        std::uint64_t n;
+        [[maybe_unused]] auto r = ::read(wake.fd(), &n, sizeof n);
+      }
+      std::lock_guard lock(mutex);
+      for (std::size_t i = 1; i < fds.size(); ++i) {
+        if (!fds[i].revents) continue;
+        for (auto it = children.begin(); it != children.end(); ++it) {
+          if (it->pidfd.fd() != fds[i].fd) continue;
+          int status = 0;
+          if (::waitpid(it->pid, &status, WNOHANG) == it->pid) {
+            children.erase(it);
+            changed.notify_all();
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  void wake_reaper() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(wake.fd(), &one, sizeof one);
+  }
+
+  Socket wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<Child> children;
+  bool stopping = false;
+  std::thread reaper;
+};
+
+ChildProcesses::ChildProcesses() : state_(std::make_unique<State>()) {
+  if (!state_->wake) throw_errno("eventfd");
+  Socket self(pidfd_open(::getpid()));
+  if (!self) throw_errno("the forking policy needs pidfd_open (Linux 5.3 or later)");
+}
+
+ChildProcesses::~ChildProcesses() { close(Seconds{0}); }
+
+pid_t ChildProcesses::fork() {
+  State& s = *state_;
+  {
+    std::lock_guard lock(s.mutex);
+    if (!s.reaper.joinable()) s.reaper = std::thread([&s] { s.reap(); });
+  }
+  std::fflush(nullptr);  // or the child would write the parent's buffered output again
+  const pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork");
+  if (pid == 0) return 0;
+  Socket pidfd(pidfd_open(pid));  // works on a child that already exited, until it is reaped
+  if (!pidfd) {
+    const int err = errno;
+    ::kill(pid, SIGKILL);  // still our unreaped child: the pid cannot have been reused
+    ::waitpid(pid, nullptr, 0);
+    throw_errno(err, "pidfd_open");
+  }
+  {
+    std::lock_guard lock(s.mutex);
+    s.children.push_back({pid, std::move(pidfd)});
+  }
+  s.wake_reaper();
+  return pid;
+}
+
+std::size_t ChildProcesses::active() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->children.size();
+}
+
+bool ChildProcesses::wait_below(std::size_t limit, const std::function<bool()>& stopping) {
+  std::unique_lock lock(state_->mutex);
+  state_->changed.wait(lock, [&] { return state_->children.size() < limit || stopping(); });
+  return state_->children.size() < limit;
+}
+
+void ChildProcesses::interrupt() {
+  std::lock_guard lock(state_->mutex);
+  state_->changed.notify_all();
+}
+
+void ChildProcesses::close(Seconds timeout) {
+  State& s = *state_;
+  std::unique_lock lock(s.mutex);
+  if (!s.reaper.joinable()) return;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
+  if (!s.changed.wait_until(lock, deadline, [&] { return s.children.empty(); })) {
+    for (auto& c : s.children) pidfd_send_signal(c.pidfd.fd(), SIGKILL);
+    s.changed.wait(lock, [&] { return s.children.empty(); });
+  }
+  s.stopping = true;
+  lock.unlock();
+  s.wake_reaper();
+  s.reaper.join();
+}
+
+}  // namespace switchboard::detail

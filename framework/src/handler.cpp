@@ -1,0 +1,52 @@
+#include "switchboard/handler.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <stdexcept>
+
+namespace switchboard {
+namespace {
+
+// Datagram replies share the server's non-blocking socket: wait for room in
+// its send buffer, but never longer than the write timeout (1 s if none).
+void send_datagram(const Socket& socket, std::string_view data, const Address& to,
+                   Seconds timeout) {
+  if (to.size() <= sizeof(sa_family_t)) return;  // an unbound Unix client cannot be answered
+  const int timeout_ms = timeout.count() > 0 ? static_cast<int>(timeout.count() * 1000) : 1000;
+  for (;;) {
+    if (::sendto(socket.fd(), data.data(), data.size(), MSG_NOSIGNAL, to.data(), to.size()) >= 0)
+      return;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("sendto");
+    pollfd p{socket.fd(), POLLOUT, 0};
+    if (::poll(&p, 1, timeout_ms) == 0) throw_errno(ETIMEDOUT, "datagram reply timed out");
+  }
+}
+
+}  // namespace
+
+void StreamRequestHandler::setup() {
+  Request& r = request();
+  if (!r.connection) throw std::logic_error("StreamRequestHandler needs a stream server");
+  wfile = StreamWriter(&r.connection);
+  rfile = StreamReader(&r.connection, &wfile, server().options().max_line);
+}
+
+void StreamRequestHandler::finish() { wfile.flush(); }
+
+void DatagramRequestHandler::setup() {
+  if (!request().is_datagram())
+    throw std::logic_error("DatagramRequestHandler needs a datagram server");
+  rfile = StreamReader(request().packet, server().options().max_line);
+  wfile = StreamWriter(nullptr);
+}
+
+void DatagramRequestHandler::finish() {
+  if (!wfile.written()) return;
+  send_datagram(*request().reply_socket, wfile.buffer(), client_address(),
+                server().options().write_timeout);
+}
+
+}  // namespace switchboard

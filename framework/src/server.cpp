@@ -1,0 +1,348 @@
+// The request lifecycle, top to bottom. Policies override process_request()
+// (and server_close()); everything else every server shares.
+
+#include "switchboard/server.hpp"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <system_error>
+
+#include "counters.hpp"
+#include "switchboard/handler.hpp"
+
+namespace switchboard {
+namespace {
+
+// Unix paths: a socket file nobody listens on is stale and replaced; a live one
+// (or a file that is not a socket) is an error, as for a TCP port in use.
+void prepare_unix_path(const Address& address, int type, bool replace_stale) {
+  const std::string path = address.path();
+  struct stat st {};
+  if (path.empty() || ::lstat(path.c_str(), &st) != 0) return;
+  if (!S_ISSOCK(st.st_mode))
+    throw std::system_error(EADDRINUSE, std::generic_category(),
+                            "bind " + path + ": the path exists and is not a socket");
+  Socket probe = Socket::open(AF_UNIX, type);
+  if (::connect(probe.fd(), address.data(), address.size()) == 0 || errno != ECONNREFUSED)
+    throw std::system_error(EADDRINUSE, std::generic_category(),
+                            "bind " + path + ": a server is listening there");
+  if (!replace_stale)
+    throw std::system_error(
+        EADDRINUSE, std::generic_category(),
+        "bind " + path + ": stale socket file (replace_stale_unix_path is off)");
+  ::unlink(path.c_str());
+}
+
+bool is_peer_gone(const std::system_error& e) {
+  const int err = e.code().value();
+  return e.code().category() == std::generic_category() &&
+         (err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ETIMEDOUT);
+}
+
+}  // namespace
+
+BaseServer::BaseServer(Address address, int socket_type, HandlerFactory factory,
+                       ServerOptions options)
+    : address_(std::move(address)),
+      socket_type_(socket_type),
+      factory_(std::move(factory)),
+      options_(std::move(options)),
+      socket_(std::make_shared<Socket>()),
+      counters_(std::make_unique<detail::Counters>()),
+      active_(std::make_unique<detail::ActiveSet>()) {
+  if (!factory_) throw std::invalid_argument("server needs a handler factory");
+  if (address_.family() == AF_UNSPEC) throw std::invalid_argument("server needs an address");
+  wake_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_) throw_errno("eventfd");
+
+  // server_bind(): options first, so they hold from the first connection.
+  *socket_ = Socket::open(address_.family(), socket_type | SOCK_NONBLOCK);
+  Socket& s = *socket_;
+  if (address_.is_unix()) {
+    prepare_unix_path(address_, socket_type, options_.replace_stale_unix_path);
+  } else {
+    if (options_.reuse_address && socket_type == SOCK_STREAM)
+      s.set_option(SOL_SOCKET, SO_REUSEADDR, 1);
+    if (options_.reuse_port) s.set_option(SOL_SOCKET, SO_REUSEPORT, 1);
+    if (address_.family() == AF_INET6) s.set_option(IPPROTO_IPV6, IPV6_V6ONLY, 1);
+  }
+  if (::bind(s.fd(), address_.data(), address_.size()) < 0) {
+    const int err = errno;
+    throw std::system_error(err, std::generic_category(), "bind " + address_.to_string());
+  }
+  if (address_.is_unix()) created_path_ = address_.path();
+  address_ = s.local_address();
+  if (address_.is_unix() && address_.path().empty()) address_ = Address::unix_path(created_path_);
+
+  // server_activate()
+  if (socket_type == SOCK_STREAM && ::listen(s.fd(), options_.backlog) < 0) {
+    const int err = errno;
+    if (!created_path_.empty()) ::unlink(created_path_.c_str());
+    throw std::system_error(err, std::generic_category(), "listen " + address_.to_string());
+  }
+}
+
+BaseServer::~BaseServer() {
+  shutdown();
+  BaseServer::server_close();
+}
+
+std::string BaseServer::url() const {
+  const bool stream = socket_type_ == SOCK_STREAM;
+  if (address_.is_unix()) return (stream ? "unix:" : "unix-dgram:") + address_.path();
+  return (stream ? "tcp://" : "udp://") + address_.to_string();
+}
+
+ServerStats BaseServer::stats() const { return counters_->snapshot(); }
+
+std::atomic<std::uint64_t>& BaseServer::queued_counter() { return counters_->queued; }
+
+// --- serving -----------------------------------------------------------------
+
+void BaseServer::serve_forever() {
+  {
+    std::lock_guard lock(serving_mutex_);
+    serving_ = true;
+    serving_thread_ = std::this_thread::get_id();
+  }
+  struct Done {  // whatever ends the loop, shutdown() waiters are released
+    BaseServer& self;
+    ~Done() {
+      std::lock_guard lock(self.serving_mutex_);
+      self.serving_ = false;
+      self.serving_thread_ = {};
+      self.stop_.store(false, std::memory_order_release);
+      self.serving_done_.notify_all();
+    }
+  } done{*this};
+
+  while (!shutdown_requested() && *socket_) {
+    if (wait_ready(-1)) serve_ready(64);
+    service_actions();
+  }
+}
+
+void BaseServer::handle_request() {
+  const double seconds = options_.request_timeout.count();
+  const int timeout_ms = seconds > 0 ? static_cast<int>(seconds * 1000) : -1;
+  if (!wait_ready(timeout_ms)) {
+    if (!shutdown_requested()) handle_timeout();
+    return;
+  }
+  serve_ready(1);
+}
+
+void BaseServer::shutdown() {
+  stop_.store(true, std::memory_order_release);
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.fd(), &one, sizeof one);
+  interrupt_waits();
+  std::unique_lock lock(serving_mutex_);
+  if (serving_thread_ == std::this_thread::get_id()) return;  // from a handler on the loop
+  serving_done_.wait(lock, [this] { return !serving_; });
+}
+
+void BaseServer::server_close() {
+  socket_->close();
+  if (!created_path_.empty()) {
+    ::unlink(created_path_.c_str());
+    created_path_.clear();
+  }
+}
+
+// Waits for the socket to be readable or shutdown(); true if readable.
+bool BaseServer::wait_ready(int timeout_ms) {
+  if (!*socket_) return false;
+  pollfd fds[2] = {{socket_->fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
+  for (;;) {
+    const int n = ::poll(fds, 2, timeout_ms);
+    if (n >= 0) break;
+    if (errno != EINTR) throw_errno("poll");
+  }
+  if (fds[1].revents) {
+    std::uint64_t count;
+    [[maybe_unused]] auto n = ::read(wake_.fd(), &count, sizeof count);
+  }
+  return fds[0].revents != 0 && !shutdown_requested();
+}
+
+// Serves what is ready, up to `batch` requests, so service_actions() still runs.
+void BaseServer::serve_ready(int batch) {
+  for (int i = 0; i < batch && !shutdown_requested(); ++i) {
+    Request request;
+    if (!get_request(request)) return;
+    detail::Counters::bump(counters_->total_requests);
+    dispatch(std::move(request));
+  }
+}
+
+void BaseServer::dispatch(Request request) {
+  if (shutdown_requested()) return;  // no request is served once shutdown began
+  if (!verify_request(request)) {
+    detail::Counters::bump(counters_->rejected);
+    shutdown_request(request);
+    return;
+  }
+  try {
+    process_request(std::move(request));
+  } catch (...) {  // the policy could not take it (no thread, no fork): report, keep serving
+    handle_error(request);
+    shutdown_request(request);
+  }
+}
+
+bool BaseServer::verify_request(const Request&) { return true; }
+
+void BaseServer::process_request(Request request) { finish_and_close(request); }
+
+bool BaseServer::finish_and_close(Request& request) noexcept {
+  auto& c = *counters_;
+  const auto active = c.active_requests.fetch_add(1, std::memory_order_relaxed) + 1;
+  for (auto seen = c.max_active.load(std::memory_order_relaxed);
+       active > seen &&
+       !c.max_active.compare_exchange_weak(seen, active, std::memory_order_relaxed);) {
+  }
+  detail::ActiveConnection node;
+  if (request.connection) {
+    node.fd = request.connection.fd();
+    active_->add(node);
+    request.active = &node;
+  }
+  bool ok = true;
+  try {
+    finish_request(request);
+  } catch (const std::system_error& e) {
+    ok = false;
+    if (is_peer_gone(e)) {
+      detail::Counters::bump(c.peer_resets);
+    } else {
+      detail::Counters::bump(c.handler_errors);
+      try {
+        handle_error(request);
+      } catch (...) {
+      }
+    }
+  } catch (...) {
+    ok = false;
+    detail::Counters::bump(c.handler_errors);
+    try {
+      handle_error(request);
+    } catch (...) {
+    }
+  }
+  if (request.active) {
+    active_->remove(node);
+    request.active = nullptr;
+  }
+  try {
+    shutdown_request(request);
+  } catch (...) {
+  }
+  c.active_requests.fetch_sub(1, std::memory_order_relaxed);
+  return ok;
+}
+
+void BaseServer::finish_request(Request& request) {
+  std::unique_ptr<BaseRequestHandler> handler = factory_();
+  if (!handler) throw std::logic_error("handler factory returned no handler");
+  handler->request_ = &request;
+  handler->server_ = this;
+  handler->setup();
+  try {
+    handler->handle();
+  } catch (...) {
+    try {
+      handler->finish();
+    } catch (...) {
+    }  // the first error is the one to report
+    throw;
+  }
+  handler->finish();
+}
+
+void BaseServer::shutdown_request(Request& request) { request.connection.close(); }
+
+void BaseServer::handle_error(const Request& request) {
+  std::string what = "unknown exception";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr, "switchboard: error while serving %s: %s\n",
+               request.client_address.to_string().c_str(), what.c_str());
+}
+
+void BaseServer::refuse_request(Request&) {}
+
+void BaseServer::refuse(Request& request) noexcept {
+  detail::Counters::bump(counters_->refused);
+  try {
+    refuse_request(request);
+  } catch (...) {
+  }
+  try {
+    shutdown_request(request);
+  } catch (...) {
+  }
+}
+
+void BaseServer::close_active_connections() { active_->shutdown_all(); }
+
+bool BaseServer::wait_for_wake(Seconds timeout) {
+  pollfd p{wake_.fd(), POLLIN, 0};
+  const int n = ::poll(&p, 1, static_cast<int>(timeout.count() * 1000));
+  return n > 0 || shutdown_requested();
+}
+
+void BaseServer::close_in_child() noexcept {
+  wake_.close();
+  if (socket_type_ == SOCK_STREAM) socket_->close();
+  created_path_.clear();  // the parent removes it
+}
+
+// --- counters and the active set ---------------------------------------------
+
+namespace detail {
+
+ServerStats Counters::snapshot() const {
+  auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
+  return {get(total_requests), get(active_requests),  get(max_active),     get(queued),
+          get(refused),        get(rejected),         get(handler_errors), get(peer_resets),
+          get(accept_errors),  get(dropped_datagrams)};
+}
+
+void ActiveSet::add(ActiveConnection& node) {
+  std::lock_guard lock(mutex_);
+  if (!head_.next) head_.next = head_.prev = &head_;
+  node.prev = head_.prev;
+  node.next = &head_;
+  head_.prev->next = &node;
+  head_.prev = &node;
+}
+
+void ActiveSet::remove(ActiveConnection& node) {
+  std::lock_guard lock(mutex_);
+  node.prev->next = node.next;
+  node.next->prev = node.prev;
+  node.prev = node.next = nullptr;
+}
+
+void ActiveSet::shutdown_all() {
+  std::lock_guard lock(mutex_);
+  if (!head_.next) return;
+  for (auto* n = head_.next; n != &head_; n = n->next) ::shutdown(n->fd, SHUT_RDWR);
+}
+
+}  // namespace detail
+}  // namespace switchboard

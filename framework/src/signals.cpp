@@ -1,0 +1,72 @@
+#include "switchboard/signals.hpp"
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <stdexcept>
+#include <thread>
+
+#include "switchboard/server.hpp"
+#include "switchboard/socket.hpp"
+
+namespace switchboard {
+namespace {
+
+// What the handler may touch: async-signal-safe atomics and a descriptor.
+std::atomic<int> g_wake_fd{-1};
+std::atomic<int> g_first_signal{0};
+
+extern "C" void on_signal(int sig) {
+  int expected = 0;
+  if (!g_first_signal.compare_exchange_strong(expected, sig)) _exit(128 + sig);  // the second one
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(g_wake_fd.load(), &one, sizeof one);
+}
+
+}  // namespace
+
+// A watcher thread turns the handler's eventfd write into shutdown(), which a
+// signal handler could not call (it takes locks).
+struct StopOnSignals::State {
+  Socket wake{::eventfd(0, EFD_CLOEXEC)};
+  std::map<int, struct sigaction> previous;
+  std::thread watcher;
+};
+
+StopOnSignals::StopOnSignals(BaseServer& server, std::initializer_list<int> signals)
+    : state_(std::make_unique<State>()) {
+  if (!state_->wake) throw_errno("eventfd");
+  int expected = -1;
+  if (!g_wake_fd.compare_exchange_strong(expected, state_->wake.fd()))
+    throw std::logic_error("only one StopOnSignals may exist at a time");
+  g_first_signal = 0;
+  for (int sig : signals) {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    struct sigaction old {};
+    if (::sigaction(sig, &sa, &old) == 0) state_->previous[sig] = old;
+  }
+  state_->watcher = std::thread([&server, fd = state_->wake.fd()] {
+    std::uint64_t n = 0;
+    while (::read(fd, &n, sizeof n) < 0 && errno == EINTR) {
+    }
+    if (g_first_signal.load() != 0) server.shutdown();
+  });
+}
+
+StopOnSignals::~StopOnSignals() {
+  const std::uint64_t one = 1;  // release the watcher if no signal came
+  [[maybe_unused]] auto n = ::write(state_->wake.fd(), &one, sizeof one);
+  state_->watcher.join();
+  for (auto& [sig, old] : state_->previous) ::sigaction(sig, &old, nullptr);
+  g_wake_fd = -1;
+}
+
+int StopOnSignals::signal() const { return g_first_signal.load(); }
+
+}  // namespace switchboard

@@ -1,0 +1,115 @@
+#include "switchboard/socket.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <string>
+#include <system_error>
+
+namespace switchboard {
+
+void throw_errno(int err, const char* what) {
+  throw std::system_error(err, std::generic_category(), what);
+}
+void throw_errno(const char* what) { throw_errno(errno, what); }
+
+Socket& Socket::operator=(Socket&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+Socket Socket::open(int family, int type) {
+  const int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw_errno("socket");
+  return Socket(fd);
+}
+
+int Socket::release() noexcept {
+  const int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+void Socket::close() noexcept {
+  // close() is not retried on EINTR: on Linux the descriptor is gone either way.
+  if (fd_ >= 0) ::close(release());
+}
+
+namespace {
+
+// A non-blocking descriptor (lent by an event loop) waits here; a blocking one
+// never gets EAGAIN except when its SO_RCVTIMEO/SO_SNDTIMEO expired.
+bool wait_nonblocking(int fd, short events) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || !(flags & O_NONBLOCK)) return false;
+  pollfd p{fd, events, 0};
+  while (::poll(&p, 1, -1) < 0) {
+    if (errno != EINTR) throw_errno("poll");
+  }
+  return true;
+}
+
+}  // namespace
+
+std::size_t Socket::recv_some(void* data, std::size_t size) {
+  for (;;) {
+    const ssize_t n = ::recv(fd_, data, size, 0);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (wait_nonblocking(fd_, POLLIN)) continue;
+      throw_errno(ETIMEDOUT, "read timed out");
+    }
+    throw_errno("recv");
+  }
+}
+
+void Socket::send_all(std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      data.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (wait_nonblocking(fd_, POLLOUT)) continue;
+      throw_errno(ETIMEDOUT, "write timed out");
+    }
+    throw_errno("send");
+  }
+}
+
+Address Socket::local_address() const {
+  sockaddr_storage storage{};
+  socklen_t len = sizeof storage;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&storage), &len) < 0)
+    throw_errno("getsockname");
+  return Address::from_sockaddr(reinterpret_cast<sockaddr*>(&storage), len);
+}
+
+void Socket::set_option(int level, int name, int value) {
+  if (::setsockopt(fd_, level, name, &value, sizeof value) < 0) throw_errno("setsockopt");
+}
+
+void Socket::set_timeout(int name, std::chrono::duration<double> timeout) {
+  const double seconds = std::max(0.0, timeout.count());
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(seconds);
+  tv.tv_usec = static_cast<suseconds_t>(std::lround((seconds - std::floor(seconds)) * 1e6));
+  if (tv.tv_usec >= 1000000) {
+    tv.tv_sec += 1;
+    tv.tv_usec -= 1000000;
+  }
+  if (tv.tv_sec == 0 && tv.tv_usec == 0 && seconds > 0) tv.tv_usec = 1;  // 0 would mean none
+  if (::setsockopt(fd_, SOL_SOCKET, name, &tv, sizeof tv) < 0) throw_errno("setsockopt timeout");
+}
+
+}  // namespace switchboard

@@ -1,0 +1,121 @@
+#include "switchboard/stream.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "switchboard/socket.hpp"
+
+namespace switchboard {
+
+LineTooLong::LineTooLong(std::size_t limit)
+    : std::runtime_error("line longer than " + std::to_string(limit) + " bytes"), limit_(limit) {}
+
+// --- StreamWriter --------------------------------------------------------------
+
+StreamWriter::StreamWriter(Socket* socket, std::size_t buffer_size)
+    : socket_(socket), buffer_size_(buffer_size) {}
+
+void StreamWriter::write(std::string_view data) {
+  written_ = true;
+  if (!socket_) {
+    buffer_.append(data);
+    return;
+  }
+  if (buffer_.size() + data.size() <= buffer_size_) {
+    buffer_.append(data);
+    return;
+  }
+  flush();
+  if (data.size() >= buffer_size_) {
+    socket_->send_all(data);  // large writes go straight out, uncopied
+  } else {
+    buffer_.append(data);
+  }
+}
+
+void StreamWriter::flush() {
+  if (!socket_ || buffer_.empty()) return;
+  // Emptied first: after a failed send the connection is done for, and the
+  // flush in finish() must not send the same bytes again.
+  std::string pending = std::exchange(buffer_, {});
+  socket_->send_all(pending);
+  pending.clear();
+  buffer_ = std::move(pending);  // keep the allocation
+}
+
+// --- StreamReader --------------------------------------------------------------
+
+StreamReader::StreamReader(Socket* socket, StreamWriter* tie, std::size_t max_line)
+    : socket_(socket), tie_(tie), max_line_(max_line) {}
+
+StreamReader::StreamReader(std::string_view data, std::size_t max_line)
+    : buffer_(data), max_line_(max_line), eof_(true) {}
+
+bool StreamReader::fill() {
+  if (eof_ || !socket_) return false;
+  if (tie_) tie_->flush();
+  if (start_ > 0 && start_ == buffer_.size()) {
+    buffer_.clear();
+    start_ = 0;
+  } else if (start_ > buffer_.size() / 2) {
+    buffer_.erase(0, start_);
+    start_ = 0;
+  }
+  constexpr std::size_t chunk = 16 * 1024;
+  const std::size_t old = buffer_.size();
+  buffer_.resize(old + chunk);
+  std::size_t n = 0;
+  try {
+    n = socket_->recv_some(buffer_.data() + old, chunk);
+  } catch (...) {
+    buffer_.resize(old);
+    throw;
+  }
+  buffer_.resize(old + n);
+  if (n == 0) eof_ = true;
+  return n > 0;
+}
+
+std::string StreamReader::readline() {
+  std::size_t scanned = start_;
+  for (;;) {
+    const char* begin = buffer_.data() + scanned;
+    const auto* nl = static_cast<const char*>(std::memchr(begin, '\n', buffer_.size() - scanned));
+    if (nl) {
+      const std::size_t end = static_cast<std::size_t>(nl - buffer_.data()) + 1;
+      if (max_line_ && end - start_ > max_line_) throw LineTooLong(max_line_);
+      std::string line(buffer_, start_, end - start_);
+      start_ = end;
+      return line;
+    }
+    if (max_line_ && buffer_.size() - start_ >= max_line_) throw LineTooLong(max_line_);
+    scanned = buffer_.size();
+    const std::size_t offset = scanned - start_;
+    if (!fill()) {  // end of input: the last line may lack its '\n'
+      std::string line(buffer_, start_);
+      start_ = buffer_.size();
+      return line;
+    }
+    scanned = start_ + offset;  // fill() may have moved the data to the front
+  }
+}
+
+std::string StreamReader::read(std::size_t n) {
+  while (buffered() < n && fill()) {
+  }
+  const std::size_t take = std::min(n, buffered());
+  std::string out(buffer_, start_, take);
+  start_ += take;
+  return out;
+}
+
+std::string StreamReader::read_some(std::size_t max) {
+  if (buffered() == 0) fill();
+  const std::size_t take = std::min(max, buffered());
+  std::string out(buffer_, start_, take);
+  start_ += take;
+  return out;
+}
+
+}  // namespace switchboard
