@@ -66,8 +66,8 @@ WorkerPool::WorkerPool(const ServerOptions& options, std::atomic<std::uint64_t>&
                        std::function<void(Request&)> run) {
   if (options.max_queued == 0) throw std::invalid_argument("max_queued must be at least 1");
   state_ = std::make_unique<State>(options, queued, std::move(run));
-  const std::size_t n =
-      options.threads ? options.threads : std::max(2u, std::thread::hardware_concurrency());
+  if (options.threads == 0) throw std::invalid_argument("a pool needs at least one thread");
+  const std::size_t n = options.threads;
   state_->threads.reserve(n);
   try {
     for (std::size_t i = 0; i < n; ++i)

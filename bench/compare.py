@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""The policy comparison: echo_server under every policy, plus two references
+(a minimal epoll echo server and Python's socketserver), over a matrix of
+workloads. Each cell is run --repeats times and the median kept; ratios to the
+epoll reference are taken within this run, since absolute figures on shared
+machines drift. Writes raw.json, report.md and PNG plots into --out.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+POLICIES = ["serial", "threading", "pool", "forking"]
+# name: (proto, mode, conns, size)
+CASES = {
+    "tcp-64B-c1": ("tcp", "pingpong", 1, 64),
+    "tcp-64B-c16": ("tcp", "pingpong", 16, 64),
+    "tcp-64B-c256": ("tcp", "pingpong", 256, 64),
+    "tcp-4KiB-c16": ("tcp", "pingpong", 16, 4096),
+    "tcp-16KiB-c16": ("tcp", "pingpong", 16, 16384),
+    "tcp-connect-c16": ("tcp", "connect", 16, 64),
+    "udp-64B-c16": ("udp", "pingpong", 16, 64),
+    "unix-64B-c16": ("unix", "pingpong", 16, 64),
+}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def server_command(build, server, proto, sock_path):
+    where = ["--path", sock_path] if proto.startswith("unix") else ["--port", "0"]
+    if server == "epoll":
+        return [os.path.join(build, "bench", "epoll_echo"), "--proto", proto] + where
+    if server == "python":
+        return [sys.executable, os.path.join(HERE, "py_echo_server.py"), "--proto", proto] + where
+    return [os.path.join(build, "samples", "echo_server"), "--policy", server, "--proto", proto] + where
+
+
+def cpu_seconds(pid):
+    """CPU time of a process: its own, its reaped children's, and that of its
+    children still running (a forking server's connections live in them)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total = sum(int(x) for x in fields[11:15]) / TICKS
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                total += sum(cpu_seconds(int(child)) for child in f.read().split())
+        return total
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0  # exited between the listing and the read
+
+
+def cpus():
+    return sorted(os.sched_getaffinity(0))
+
+
+def run_cell(args, server, case):
+    proto, mode, conns, size = CASES[case]
+    tmp = tempfile.mkdtemp(prefix="sbcmp-")
+    sock_path = os.path.join(tmp, "s.sock")
+    cores = cpus()
+    pin_server, pin_load = [], []
+    load_threads = 1
+    if len(cores) >= 2:  # server and load generator never share a CPU
+        pin_server = ["taskset", "-c", str(cores[0])]
+        pin_load = ["taskset", "-c", ",".join(map(str, cores[1:]))]
+        load_threads = min(4, len(cores) - 1)
+    cmd = pin_server + server_command(args.build, server, proto, sock_path)
+    srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "stderr"), "w"), text=True)
+    try:
+        line = srv.stdout.readline()  # the server prints it when ready
+        m = re.match(r"listening on (\w[\w-]*)(?::|://)(.*)", line.strip())
+        if not m:
+            raise RuntimeError("%s did not start: %r" % (" ".join(cmd), line))
+        target = ["--path", sock_path] if proto.startswith("unix") else ["--port", m.group(2).rsplit(":", 1)[1]]
+        load = pin_load + [
+            os.path.join(args.build, "bench", "loadgen"), "--json", "--proto", proto, "--mode", mode,
+            "--conns", str(conns), "--size", str(size), "--threads", str(load_threads),
+            "--duration", str(args.duration), "--warmup", str(args.warmup)] + target
+        lg = subprocess.Popen(load, stdout=subprocess.PIPE, text=True)
+        time.sleep(args.warmup)  # measure the server's CPU over the measured window only
+        cpu0, t0 = cpu_seconds(srv.pid), time.monotonic()
+        out, _ = lg.communicate(timeout=args.duration + args.warmup + 30)
+        cpu1, t1 = cpu_seconds(srv.pid), time.monotonic()
+        if lg.returncode != 0:
+            raise RuntimeError("loadgen failed: " + " ".join(load))
+        result = json.loads(out)
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        try:
+            code = srv.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            code = srv.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    cpu = cpu1 - cpu0
+    result.update(server=server, case=case, exit_code=code, server_cpu_s=cpu,
+                  server_cpu_pct=100.0 * cpu / max(t1 - t0, 1e-9),
+                  cpu_us_per_req=(1e6 * cpu / result["requests"]) if result["requests"] else None)
+    return result
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(runs):
+    cells = {}
+    for r in runs:
+        cells.setdefault((r["server"], r["case"]), []).append(r)
+    summary = {}
+    for key, rs in cells.items():
+        summary[key] = {
+            "rps": median([r["rps"] for r in rs]),
+            "p50": median([r["latency_us"]["p50"] for r in rs]),
+            "p99": median([r["latency_us"]["p99"] for r in rs]),
+            "cpu_us": median([r["cpu_us_per_req"] for r in rs]),
+            "cpu_pct": median([r["server_cpu_pct"] for r in rs]),
+            "errors": max(r["errors"] for r in rs),
+            "timeouts": max(r["timeouts"] for r in rs),
+            "starved": max(r["starved"] for r in rs),
+            "exit": max((r["exit_code"] for r in rs), key=abs),
+            "runs": len(rs),
+        }
+    return summary
+
+
+def fmt(v, spec="%.0f"):
+    return "—" if v is None else spec % v
+
+
+def ratio(a, b):
+    return None if a is None or not b else a / b
+
+
+def machine():
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    try:
+        cxx = subprocess.run(["c++", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        cxx = "unknown"
+    return {"cpu": model, "cores": os.cpu_count(), "kernel": platform.release(), "compiler": cxx,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def report(args, servers, cases, summary, info):
+    lines = ["# Policy comparison", "",
+             "%s, %s (%d cores), Linux %s, %s." % (info["date"], info["cpu"], info["cores"], info["kernel"],
+                                                  info["compiler"]),
+             "Each cell: median of %d runs of %.1f s (after %.1f s warm-up); server and load generator pinned to "
+             "different CPUs. Ratios are to the epoll reference in this run." % (args.repeats, args.duration,
+                                                                                  args.warmup),
+             "", "Command: `%s`" % " ".join(["bench/compare.py"] + sys.argv[1:]), "",
+             "## Requests per second (× epoll reference)", "",
+             "| server | " + " | ".join(cases) + " |", "|---|" + "---|" * len(cases)]
+    for s in servers:
+        row = []
+        for c in cases:
+            cell = summary.get((s, c))
+            ref = summary.get(("epoll", c))
+            if not cell:
+                row.append("—")
+                continue
+            r = ratio(cell["rps"], ref and ref["rps"])
+            row.append("%s (%s×)" % (fmt(cell["rps"]), fmt(r, "%.2f")))
+        lines.append("| %s | %s |" % (s, " | ".join(row)))
+    lines += ["", "## Server CPU µs per request (× epoll reference)", "",
+              "| server | " + " | ".join(cases) + " |", "|---|" + "---|" * len(cases)]
+    for s in servers:
+        row = []
+        for c in cases:
+            cell, ref = summary.get((s, c)), summary.get(("epoll", c))
+            if not cell:
+                row.append("—")
+                continue
+            row.append("%s (%s×)" % (fmt(cell["cpu_us"], "%.1f"), fmt(ratio(cell["cpu_us"], ref and ref["cpu_us"]), "%.2f")))
+        lines.append("| %s | %s |" % (s, " | ".join(row)))
+    lines += ["", "## Latency p50 / p99 µs", "", "| server | " + " | ".join(cases) + " |",
+              "|---|" + "---|" * len(cases)]
+    for s in servers:
+        row = [("%s / %s" % (fmt(summary[(s, c)]["p50"], "%.0f"), fmt(summary[(s, c)]["p99"], "%.0f")))
+               if (s, c) in summary else "—" for c in cases]
+        lines.append("| %s | %s |" % (s, " | ".join(row)))
+    problems = []
+    for (s, c), cell in sorted(summary.items()):
+        conns = CASES[c][2]
+        if cell["starved"]:
+            problems.append("- **%s, %s**: %d of %d connections got no reply in %.1f s (%d timeouts); a blocking "
+                            "policy holds a thread or process per connection for its whole life, so the rest wait."
+                            % (s, c, cell["starved"], conns, args.duration, cell["timeouts"]))
+        elif cell["errors"]:
+            problems.append("- **%s, %s**: %d errors (%d timeouts)." % (s, c, cell["errors"], cell["timeouts"]))
+        if cell["exit"] != 0:
+            problems.append("- **%s, %s**: the server exited with status %d after SIGTERM." % (s, c, cell["exit"]))
+    lines += ["", "## Where a server could not serve a case", ""] + (problems or ["None: every cell ran without errors."])
+    lines += ["", "Plots: `rps_by_conns.png`, `p99.png`, `cpu_per_request.png`; raw runs in `raw.json`.", ""]
+    return "\n".join(lines)
+
+
+def plots(out, servers, cases, summary):
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found: no plots (scripts/setup.sh installs gnuplot-nox)")
+        return
+    tcp = [c for c in ["tcp-64B-c1", "tcp-64B-c16", "tcp-64B-c256"] if c in cases]
+    with open(os.path.join(out, "rps_by_conns.dat"), "w") as f:
+        f.write("conns " + " ".join(servers) + "\n")
+        for c in tcp:
+            f.write(str(CASES[c][2]) + " " + " ".join(fmt((summary.get((s, c)) or {}).get("rps"), "%.0f").replace("—", "NaN") for s in servers) + "\n")
+    for name, key in [("p99", "p99"), ("cpu_per_request", "cpu_us")]:
+        with open(os.path.join(out, name + ".dat"), "w") as f:
+            f.write("case " + " ".join(servers) + "\n")
+            for c in cases:
+                f.write(c + " " + " ".join(fmt((summary.get((s, c)) or {}).get(key), "%.2f").replace("—", "NaN") for s in servers) + "\n")
+    n = len(servers)
+    script = """
+set terminal pngcairo size 1100,620 noenhanced font ",10"
+set key outside right
+set grid ytics
+set output '{o}/rps_by_conns.png'
+set title 'TCP 64 B ping-pong: requests/s by connections'
+set xlabel 'connections'; set ylabel 'requests/s'; set logscale x 2
+plot for [i=2:{n1}] '{o}/rps_by_conns.dat' using 1:i with linespoints lw 2 title columnheader(i)
+unset logscale x; unset xlabel
+set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1
+set xtics rotate by -30
+set output '{o}/p99.png'
+set title 'p99 latency (µs, log scale)'; set ylabel 'µs'; set logscale y
+plot for [i=2:{n1}] '{o}/p99.dat' using i:xtic(1) title columnheader(i)
+set output '{o}/cpu_per_request.png'
+set title 'server CPU µs per request (log scale)'; set ylabel 'µs'
+plot for [i=2:{n1}] '{o}/cpu_per_request.dat' using i:xtic(1) title columnheader(i)
+""".format(o=out, n1=n + 1)
+    subprocess.run(["gnuplot"], input=script, text=True, check=False)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--build", default="build", help="the CMake build folder")
+    p.add_argument("--out", default=None, help="results folder (default results/<date>)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--duration", type=float, default=5.0)
+    p.add_argument("--warmup", type=float, default=1.0)
+    p.add_argument("--servers", default=",".join(POLICIES + ["epoll", "python"]))
+    p.add_argument("--cases", default=",".join(CASES))
+    args = p.parse_args()
+    servers = args.servers.split(",")
+    cases = args.cases.split(",")
+    for c in cases:
+        if c not in CASES:
+            p.error("unknown case %s (known: %s)" % (c, ", ".join(CASES)))
+    out = args.out or os.path.join("results", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+    info = machine()
+    runs, total, done = [], len(servers) * len(cases) * args.repeats, 0
+    for rep in range(args.repeats):  # repeats outermost, so drift spreads over every server
+        for case in cases:
+            for server in servers:
+                done += 1
+                log("[%d/%d] %s %s (run %d)" % (done, total, server, case, rep + 1))
+                try:
+                    runs.append(run_cell(args, server, case))
+                except Exception as e:  # one broken cell must not lose the rest
+                    log("  failed: %s" % e)
+    with open(os.path.join(out, "raw.json"), "w") as f:
+        json.dump({"machine": info, "args": vars(args), "runs": runs}, f, indent=1)
+    summary = summarize(runs)
+    text = report(args, servers, cases, summary, info)
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write(text)
+    plots(out, servers, cases, summary)
+    print(text)
+    log("results in %s/ (report.md, raw.json, *.png)" % out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
