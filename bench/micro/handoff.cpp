@@ -81,7 +81,7 @@ void BM_PoolQueue(benchmark::State& state) {
     done.wait();
   }
   state.SetItemsProcessed(state.iterations() * batch);
-  pool.close(switchboard::Seconds{1}, [] {});
+  pool.close(std::chrono::steady_clock::now() + std::chrono::seconds(1), [] {});
 }
 BENCHMARK(BM_PoolQueue)->Arg(1)->Arg(4)->Arg(16)->UseRealTime();
 

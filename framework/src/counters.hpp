@@ -24,6 +24,8 @@ struct Counters {
 /// the stack of the thread that serves it.
 struct ActiveConnection {
   int fd = -1;
+  std::atomic<bool> idle{false};  // its reader waits at a request boundary, nothing buffered
+  const std::atomic<bool>* draining = nullptr;  // the server's: idle now means finished
   ActiveConnection* prev = nullptr;
   ActiveConnection* next = nullptr;
 };
@@ -36,6 +38,8 @@ class ActiveSet {
   /// shutdown(SHUT_RDWR) on every connection served now: their blocked
   /// reads and writes fail at once.
   void shutdown_all();
+  /// shutdown(SHUT_RD) on the idle ones: their readers see end of input now.
+  void shutdown_idle();
 
  private:
   std::mutex mutex_;

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -80,7 +81,25 @@ ChildProcesses::ChildProcesses() : state_(std::make_unique<State>()) {
   if (!self) throw_errno("the forking policy needs pidfd_open (Linux 5.3 or later)");
 }
 
-ChildProcesses::~ChildProcesses() { close(Seconds{0}); }
+ChildProcesses::~ChildProcesses() { close(std::chrono::steady_clock::now()); }
+
+void ChildProcesses::drain_on_signal(std::function<void()> drain) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the thread, which inherits it
+  const int fd = ::signalfd(-1, &signals, SFD_CLOEXEC);
+  if (fd < 0) return;  // then the parent's SIGKILL at the deadline still ends the child
+  // The child leaves by _exit(), which ends this thread without joining it.
+  static std::thread watcher;
+  watcher = std::thread([fd, drain = std::move(drain)] {
+    signalfd_siginfo info;
+    while (::read(fd, &info, sizeof info) < 0 && errno == EINTR) {
+    }
+    drain();
+  });
+}
 
 pid_t ChildProcesses::fork() {
   State& s = *state_;
@@ -123,12 +142,11 @@ void ChildProcesses::interrupt() {
   state_->changed.notify_all();
 }
 
-void ChildProcesses::close(Seconds timeout) {
+void ChildProcesses::close(std::chrono::steady_clock::time_point deadline) {
   State& s = *state_;
   std::unique_lock lock(s.mutex);
   if (!s.reaper.joinable()) return;
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
+  for (auto& c : s.children) pidfd_send_signal(c.pidfd.fd(), SIGTERM);  // drain: idle ones end now
   if (!s.changed.wait_until(lock, deadline, [&] { return s.children.empty(); })) {
     for (auto& c : s.children) pidfd_send_signal(c.pidfd.fd(), SIGKILL);
     s.changed.wait(lock, [&] { return s.children.empty(); });

@@ -31,7 +31,7 @@ void StreamRequestHandler::setup() {
   Request& r = request();
   if (!r.connection) throw std::logic_error("StreamRequestHandler needs a stream server");
   wfile = StreamWriter(&r.connection);
-  rfile = StreamReader(&r.connection, &wfile, server().options().max_line);
+  rfile = StreamReader(&r.connection, &wfile, server().options().max_line, r.active);
 }
 
 void StreamRequestHandler::finish() { wfile.flush(); }

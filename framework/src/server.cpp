@@ -142,17 +142,68 @@ void BaseServer::handle_request() {
 }
 
 void BaseServer::shutdown() {
-  stop_.store(true, std::memory_order_release);
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_.fd(), &one, sizeof one);
-  interrupt_waits();
+  request_stop();
   std::unique_lock lock(serving_mutex_);
   if (serving_thread_ == std::this_thread::get_id()) return;  // from a handler on the loop
   serving_done_.wait(lock, [this] { return !serving_; });
 }
 
+void BaseServer::request_stop() noexcept {
+  stop_.store(true, std::memory_order_release);
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.fd(), &one, sizeof one);
+  interrupt_waits();
+}
+
+void BaseServer::drain() {
+  start_drain();
+  const auto deadline = close_deadline();
+  std::unique_lock lock(serving_mutex_);
+  if (serving_thread_ == std::this_thread::get_id()) return;
+  if (!serving_done_.wait_until(lock, deadline, [this] { return !serving_; })) {
+    lock.unlock();
+    close_active_connections();  // the deadline: what is still in flight loses its connection
+    lock.lock();
+    serving_done_.wait(lock, [this] { return !serving_; });
+  }
+}
+
+void BaseServer::start_drain() noexcept {
+  close_deadline();
+  {
+    // shutdown(), not close(): the serving thread may be polling this descriptor.
+    std::lock_guard lock(socket_mutex_);
+    if (*socket_ && socket_type_ == SOCK_STREAM) ::shutdown(socket_->fd(), SHUT_RDWR);
+  }
+  drain_connections();
+  request_stop();
+}
+
+void BaseServer::drain_connections() noexcept {
+  // Idle connections end now; a reader that becomes idle later ends then
+  // (StreamReader looks at `draining_`); requests in flight go on.
+  draining_.store(true);
+  active_->shutdown_idle();
+}
+
+std::chrono::steady_clock::time_point BaseServer::close_deadline() {
+  using clock = std::chrono::steady_clock;
+  const auto proposed =
+      (clock::now() + std::chrono::duration_cast<clock::duration>(options_.close_timeout))
+          .time_since_epoch()
+          .count();
+  std::int64_t current = 0;
+  close_deadline_.compare_exchange_strong(current, proposed);
+  return clock::time_point(clock::duration(current ? current : proposed));
+}
+
 void BaseServer::server_close() {
-  socket_->close();
+  {
+    std::lock_guard lock(socket_mutex_);
+    socket_->close();  // new connects are refused from here on
+  }
+  close_deadline();
+  drain_connections();
   if (!created_path_.empty()) {
     ::unlink(created_path_.c_str());
     created_path_.clear();
@@ -214,6 +265,7 @@ bool BaseServer::finish_and_close(Request& request) noexcept {
   detail::ActiveConnection node;
   if (request.connection) {
     node.fd = request.connection.fd();
+    node.draining = &draining_;
     active_->add(node);
     request.active = &node;
   }
@@ -308,6 +360,7 @@ bool BaseServer::wait_for_wake(Seconds timeout) {
 void BaseServer::close_in_child() noexcept {
   wake_.close();
   if (socket_type_ == SOCK_STREAM) socket_->close();
+  close_deadline_ = 0;
   created_path_.clear();  // the parent removes it
 }
 
@@ -336,6 +389,14 @@ void ActiveSet::remove(ActiveConnection& node) {
   node.prev->next = node.next;
   node.next->prev = node.prev;
   node.prev = node.next = nullptr;
+}
+
+void ActiveSet::shutdown_idle() {
+  std::lock_guard lock(mutex_);
+  if (!head_.next) return;
+  for (auto* n = head_.next; n != &head_; n = n->next) {
+    if (n->idle.load()) ::shutdown(n->fd, SHUT_RD);
+  }
 }
 
 void ActiveSet::shutdown_all() {

@@ -1,5 +1,6 @@
 #include "switchboard/signals.hpp"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -23,8 +24,12 @@ extern "C" void on_signal(int sig) {
   int expected = 0;
   if (!g_first_signal.compare_exchange_strong(expected, sig)) _exit(128 + sig);  // the second one
   const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(g_wake_fd.load(), &one, sizeof one);
+  if (const int fd = g_wake_fd.load(); fd >= 0) [[maybe_unused]]
+    auto n = ::write(fd, &one, sizeof one);
 }
+
+// A forked child must not wake its parent's watcher through the inherited descriptor.
+extern "C" void forget_wake_fd_in_child() { g_wake_fd = -1; }
 
 }  // namespace
 
@@ -33,6 +38,7 @@ extern "C" void on_signal(int sig) {
 struct StopOnSignals::State {
   Socket wake{::eventfd(0, EFD_CLOEXEC)};
   std::map<int, struct sigaction> previous;
+  std::atomic<bool> closing{false};
   std::thread watcher;
 };
 
@@ -51,15 +57,20 @@ StopOnSignals::StopOnSignals(BaseServer& server, std::initializer_list<int> sign
     struct sigaction old {};
     if (::sigaction(sig, &sa, &old) == 0) state_->previous[sig] = old;
   }
-  state_->watcher = std::thread([&server, fd = state_->wake.fd()] {
-    std::uint64_t n = 0;
-    while (::read(fd, &n, sizeof n) < 0 && errno == EINTR) {
+  static const int registered = ::pthread_atfork(nullptr, nullptr, forget_wake_fd_in_child);
+  (void)registered;
+  state_->watcher = std::thread([this, &server, fd = state_->wake.fd()] {
+    for (;;) {  // a wake without a signal of ours (a stray write) is not a stop
+      std::uint64_t n = 0;
+      if (::read(fd, &n, sizeof n) < 0 && errno == EINTR) continue;
+      if (g_first_signal.load() != 0) return server.drain();
+      if (state_->closing.load()) return;
     }
-    if (g_first_signal.load() != 0) server.shutdown();
   });
 }
 
 StopOnSignals::~StopOnSignals() {
+  state_->closing = true;
   const std::uint64_t one = 1;  // release the watcher if no signal came
   [[maybe_unused]] auto n = ::write(state_->wake.fd(), &one, sizeof one);
   state_->watcher.join();

@@ -71,6 +71,16 @@ std::size_t Socket::recv_some(void* data, std::size_t size) {
   }
 }
 
+long Socket::recv_nowait(void* data, std::size_t size) {
+  for (;;) {
+    const ssize_t n = ::recv(fd_, data, size, MSG_DONTWAIT);
+    if (n >= 0) return static_cast<long>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
+    throw_errno("recv");
+  }
+}
+
 void Socket::send_all(std::string_view data) {
   while (!data.empty()) {
     const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "counters.hpp"
 #include "switchboard/socket.hpp"
 
 namespace switchboard {
@@ -46,8 +47,9 @@ void StreamWriter::flush() {
 
 // --- StreamReader --------------------------------------------------------------
 
-StreamReader::StreamReader(Socket* socket, StreamWriter* tie, std::size_t max_line)
-    : socket_(socket), tie_(tie), max_line_(max_line) {}
+StreamReader::StreamReader(Socket* socket, StreamWriter* tie, std::size_t max_line,
+                           detail::ActiveConnection* activity)
+    : socket_(socket), tie_(tie), activity_(activity), max_line_(max_line) {}
 
 StreamReader::StreamReader(std::string_view data, std::size_t max_line)
     : buffer_(data), max_line_(max_line), eof_(true) {}
@@ -55,6 +57,7 @@ StreamReader::StreamReader(std::string_view data, std::size_t max_line)
 bool StreamReader::fill() {
   if (eof_ || !socket_) return false;
   if (tie_) tie_->flush();
+  const bool boundary = buffered() == 0;
   if (start_ > 0 && start_ == buffer_.size()) {
     buffer_.clear();
     start_ = 0;
@@ -67,7 +70,7 @@ bool StreamReader::fill() {
   buffer_.resize(old + chunk);
   std::size_t n = 0;
   try {
-    n = socket_->recv_some(buffer_.data() + old, chunk);
+    n = receive(buffer_.data() + old, chunk, boundary);
   } catch (...) {
     buffer_.resize(old);
     throw;
@@ -75,6 +78,22 @@ bool StreamReader::fill() {
   buffer_.resize(old + n);
   if (n == 0) eof_ = true;
   return n > 0;
+}
+
+// At a request boundary the connection is idle: once the server drains, an
+// idle connection is finished, unless the kernel already holds its next bytes.
+std::size_t StreamReader::receive(char* into, std::size_t size, bool boundary) {
+  if (!activity_ || !boundary) return socket_->recv_some(into, size);
+  activity_->idle.store(true);  // seq_cst, paired with the drain's store then scan
+  struct Busy {
+    detail::ActiveConnection* a;
+    ~Busy() { a->idle.store(false, std::memory_order_relaxed); }
+  } busy{activity_};
+  if (activity_->draining->load()) {
+    const long n = socket_->recv_nowait(into, size);
+    return n < 0 ? 0 : static_cast<std::size_t>(n);
+  }
+  return socket_->recv_some(into, size);
 }
 
 std::string StreamReader::readline() {

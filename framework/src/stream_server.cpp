@@ -47,6 +47,7 @@ bool StreamServer::get_request(Request& request) {
     }
     switch (errno) {
       case EAGAIN:
+      case EINVAL:  // drain() shut the listener down
         return false;
       case EINTR:
       case ECONNABORTED:  // the peer gave up while queued: take the next one

@@ -11,6 +11,10 @@
 
 namespace switchboard::detail {
 
+struct QueueTraits : moodycamel::ConcurrentQueueDefaultTraits {
+  static const int MAX_SEMA_SPINS = 0;
+};
+
 // The queue is unbounded; `queued` bounds it exactly (moodycamel's own
 // capacity rounds up to whole blocks). A request with neither a connection nor
 // a reply socket is the sentinel that stops one worker.
@@ -54,7 +58,7 @@ struct WorkerPool::State {
   const std::uint64_t max_queued;
   std::atomic<std::uint64_t>& queued;
   std::function<void(Request&)> run;
-  moodycamel::BlockingConcurrentQueue<Request> queue;
+  moodycamel::BlockingConcurrentQueue<Request, QueueTraits> queue;
   std::mutex mutex;
   std::condition_variable changed;
   std::atomic<int> waiters{0};
@@ -73,13 +77,13 @@ WorkerPool::WorkerPool(const ServerOptions& options, std::atomic<std::uint64_t>&
     for (std::size_t i = 0; i < n; ++i)
       state_->threads.emplace_back([s = state_.get()] { s->work(); });
   } catch (...) {
-    close(Seconds{0}, [] {});
+    close(std::chrono::steady_clock::now(), [] {});
     throw;
   }
 }
 
 WorkerPool::~WorkerPool() {
-  close(Seconds{0}, [] {});
+  close(std::chrono::steady_clock::now(), [] {});
 }
 
 bool WorkerPool::submit(Request& request, Overload overload,
@@ -106,13 +110,12 @@ void WorkerPool::interrupt() {
   state_->changed.notify_all();
 }
 
-void WorkerPool::close(Seconds timeout, const std::function<void()>& force) {
+void WorkerPool::close(std::chrono::steady_clock::time_point deadline,
+                       const std::function<void()>& force) {
   State& s = *state_;
   if (s.threads.empty()) return;
   // The acceptor has stopped, so once the queue is empty no request can land
   // behind the sentinels (which may come out of another producer's sub-queue).
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
   {
     std::unique_lock lock(s.mutex);
     ++s.waiters;
@@ -131,7 +134,7 @@ void WorkerPool::close(Seconds timeout, const std::function<void()>& force) {
   std::mutex done_mutex;
   std::condition_variable done_changed;
   bool done = false;
-  if (!s.discard && timeout.count() > 0) {
+  if (!s.discard && deadline > std::chrono::steady_clock::now()) {
     watchdog = std::thread([&] {
       std::unique_lock lock(done_mutex);
       if (!done_changed.wait_until(lock, deadline, [&] { return done; })) force();

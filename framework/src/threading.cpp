@@ -50,11 +50,10 @@ void HandlerThreads::interrupt() {
   changed_.notify_all();
 }
 
-void HandlerThreads::close(Seconds timeout, const std::function<void()>& force) {
+void HandlerThreads::close(std::chrono::steady_clock::time_point deadline,
+                           const std::function<void()>& force) {
   {
     std::unique_lock lock(mutex_);
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
     if (!changed_.wait_until(lock, deadline, [&] { return running_.empty(); })) {
       lock.unlock();
       force();

@@ -3,11 +3,12 @@
 // reaps only its own children, as each exits (a pidfd per child, watched by one
 // reaper thread; never waitpid(-1)). options().max_children caps them, with
 // options().overload deciding what happens at the cap. server_close() waits for
-// the children up to close_timeout, then kills the rest (by pidfd, so never a
-// recycled PID) and reaps them: no zombies after close.
+// the children (SIGTERM: they drain their connection) up to the close deadline, then kills the rest
+// (by pidfd, so never a recycled PID) and reaps them: no zombies after close.
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -30,8 +31,12 @@ class ChildProcesses {
   bool wait_below(std::size_t limit, const std::function<bool()>& stopping);
   /// Wakes wait_below() to look at `stopping` again.
   void interrupt();
-  /// Waits up to `timeout` for the children to exit, then kills and reaps the rest.
-  void close(Seconds timeout);
+  /// Asks the children to drain (SIGTERM), waits until `deadline` for them to
+  /// exit, then kills and reaps the rest.
+  void close(std::chrono::steady_clock::time_point deadline);
+  /// In a child: SIGTERM and SIGINT run `drain` on a thread of the child's
+  /// (the parent's handlers, inherited by fork(), must not run here).
+  static void drain_on_signal(std::function<void()> drain);
 
  private:
   struct State;
@@ -51,7 +56,8 @@ class ForkingMixIn : public Server {
 
   void server_close() override {
     Server::server_close();
-    children_.close(this->options().block_on_close ? this->options().close_timeout : Seconds{0});
+    children_.close(this->options().block_on_close ? this->close_deadline()
+                                                   : std::chrono::steady_clock::now());
   }
   /// Children running now. Thread safe.
   std::size_t active_children() const { return children_.active(); }
@@ -68,6 +74,7 @@ class ForkingMixIn : public Server {
     }
     if (children_.fork() == 0) {
       this->close_in_child();
+      detail::ChildProcesses::drain_on_signal([this] { this->drain_connections(); });
       const bool ok = this->finish_and_close(request);
       std::fflush(nullptr);
       ::_exit(ok ? 0 : 1);

@@ -19,6 +19,7 @@
 // the destructors below can only reach the hooks of their own level.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -60,8 +61,15 @@ class BaseServer {
   /// during or after serve_forever(); from a handler on the serving thread it
   /// only asks (waiting there would deadlock). Thread safe.
   void shutdown();
+  /// A graceful stop, from any thread: new connects are refused now, idle
+  /// connections end now, requests in flight get until options().close_timeout
+  /// and then lose their connections; returns once serve_forever() has
+  /// returned (at once from a handler on the serving thread). Follow it with
+  /// server_close(), which waits for the policy's requests within the same deadline.
+  void drain();
   /// Stops serving requests and releases the socket (and the Unix path this
-  /// server created); policies also wait for what they started. Idempotent.
+  /// server created); idle connections end now, and policies wait for what
+  /// they started until the close deadline, then force it. Idempotent.
   virtual void server_close();
 
   /// The bound address, port 0 resolved. Thread safe.
@@ -120,6 +128,15 @@ class BaseServer {
   bool wait_for_wake(Seconds timeout);
   /// Closes what a forked child must not keep: the listener and the wake descriptor.
   void close_in_child() noexcept;
+  /// The drain's first steps: refuse new connects, end idle connections, stop
+  /// serve_forever(). Thread safe; returns at once.
+  void start_drain() noexcept;
+  /// Marks the server draining and ends the idle connections (all a forked
+  /// child needs). Thread safe.
+  void drain_connections() noexcept;
+  /// When requests in flight lose their connections: set by the first of
+  /// drain() and server_close(), options().close_timeout after it.
+  std::chrono::steady_clock::time_point close_deadline();
 
   detail::Counters& counters() { return *counters_; }
   /// The counter behind stats().queued, kept by a queueing policy.
@@ -128,6 +145,7 @@ class BaseServer {
   std::shared_ptr<Socket> socket_ptr() const { return socket_; }
 
  private:
+  void request_stop() noexcept;
   bool wait_ready(int timeout_ms);
   void serve_ready(int batch);
   void dispatch(Request request);
@@ -143,6 +161,9 @@ class BaseServer {
   std::unique_ptr<detail::ActiveSet> active_;
 
   std::atomic<bool> stop_{false};
+  std::atomic<bool> draining_{false};            // idle connections end (StreamReader reads it)
+  std::atomic<std::int64_t> close_deadline_{0};  // steady_clock ticks; 0 = not yet set
+  std::mutex socket_mutex_;  // drain() may shut the listener down while server_close() closes it
   std::mutex serving_mutex_;
   std::condition_variable serving_done_;
   bool serving_ = false;

@@ -1,7 +1,9 @@
 #pragma once
-// For executables: SIGINT/SIGTERM stop a server. The first signal makes
-// serve_forever() return (the caller then runs server_close(), which drains);
-// a second exits the process at once with status 128 + signal number.
+// For executables: SIGINT/SIGTERM stop a server gracefully. The first signal
+// drains it (BaseServer::drain(): new connects refused, idle connections
+// closed, requests in flight finished up to close_timeout), which makes
+// serve_forever() return; the caller then runs server_close(). A second signal
+// exits the process at once with status 128 + signal number.
 // Opt-in: the library itself never touches signal dispositions.
 
 #include <initializer_list>

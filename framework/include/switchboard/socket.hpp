@@ -37,6 +37,8 @@ class Socket {
   /// Throws std::system_error: errc::timed_out when the read timeout expired,
   /// or the OS error (ECONNRESET, ...).
   std::size_t recv_some(void* data, std::size_t size);
+  /// Reads what is there without waiting: 0 at end of input, -1 if nothing is.
+  long recv_nowait(void* data, std::size_t size);
   /// Sends all of `data` or throws: no short writes, EINTR-safe, MSG_NOSIGNAL
   /// (a vanished peer is EPIPE, never SIGPIPE).
   void send_all(std::string_view data);

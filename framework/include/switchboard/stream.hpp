@@ -12,6 +12,9 @@
 namespace switchboard {
 
 class Socket;
+namespace detail {
+struct ActiveConnection;
+}
 
 /// readline() met a line longer than its limit; nothing of it was returned.
 class LineTooLong : public std::runtime_error {
@@ -49,7 +52,10 @@ class StreamReader {
  public:
   StreamReader() = default;
   /// Reads from `socket`, flushing `tie` (may be null) before each wait.
-  StreamReader(Socket* socket, StreamWriter* tie, std::size_t max_line);
+  /// `activity` (may be null) is where the server sees that this reader is
+  /// idle, and tells it that a drain has begun.
+  StreamReader(Socket* socket, StreamWriter* tie, std::size_t max_line,
+               detail::ActiveConnection* activity = nullptr);
   /// Reads `data` held in memory (a datagram).
   StreamReader(std::string_view data, std::size_t max_line);
 
@@ -66,9 +72,11 @@ class StreamReader {
 
  private:
   bool fill();  // one receive into the buffer; false at end of input
+  std::size_t receive(char* into, std::size_t size, bool boundary);
 
   Socket* socket_ = nullptr;
   StreamWriter* tie_ = nullptr;
+  detail::ActiveConnection* activity_ = nullptr;
   std::string buffer_;
   std::size_t start_ = 0;
   std::size_t max_line_ = 0;

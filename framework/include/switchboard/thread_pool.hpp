@@ -10,6 +10,7 @@
 // shuts down the connections still open and joins the workers.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,9 +33,9 @@ class WorkerPool {
   bool submit(Request& request, Overload overload, const std::function<bool()>& stopping);
   /// Wakes a blocked submit() to look at `stopping` again.
   void interrupt();
-  /// Lets the workers finish what is queued, up to `timeout`; then calls
+  /// Lets the workers finish what is queued until `deadline`; then calls
   /// `force` and joins them. Idempotent.
-  void close(Seconds timeout, const std::function<void()>& force);
+  void close(std::chrono::steady_clock::time_point deadline, const std::function<void()>& force);
   std::size_t workers() const;
   std::size_t queued() const;
 
@@ -56,7 +57,7 @@ class ThreadPoolMixIn : public Server {
 
   void server_close() override {
     Server::server_close();
-    pool_.close(this->options().close_timeout, [this] { this->close_active_connections(); });
+    pool_.close(this->close_deadline(), [this] { this->close_active_connections(); });
   }
   /// Worker threads. Thread safe.
   std::size_t workers() const { return pool_.workers(); }

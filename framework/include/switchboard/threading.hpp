@@ -38,9 +38,9 @@ class HandlerThreads {
   bool wait_below(std::size_t limit, const std::function<bool()>& stopping);
   /// Wakes wait_below() to look at `stopping` again.
   void interrupt();
-  /// Waits up to `timeout` for all to finish, calls `force` if some did not,
+  /// Waits until `deadline` for all to finish, calls `force` if some did not,
   /// then joins them all.
-  void close(Seconds timeout, const std::function<void()>& force);
+  void close(std::chrono::steady_clock::time_point deadline, const std::function<void()>& force);
   void join_all();
 
  private:
@@ -96,7 +96,7 @@ class ThreadingMixIn : public Server {
 
  private:
   void close_threads() {
-    threads_.close(this->options().close_timeout, [this] { this->close_active_connections(); });
+    threads_.close(this->close_deadline(), [this] { this->close_active_connections(); });
   }
 
   detail::HandlerThreads threads_{[this](Request& r) { this->finish_and_close(r); }};

@@ -1,0 +1,69 @@
+# Run by ctest as `cmake -P`: installs BUILD_DIR into a fresh prefix, checks
+# the files, then configures, builds and runs the consumer project against it.
+cmake_minimum_required(VERSION 3.25)
+
+string(RANDOM LENGTH 8 suffix)
+set(tmp "${WORK_DIR}/run-${suffix}")
+set(prefix "${tmp}/prefix")
+file(REMOVE_RECURSE "${tmp}")
+file(MAKE_DIRECTORY "${tmp}")
+
+# Runs a command; on failure prints its output, removes tmp and fails the test.
+function(run what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    file(REMOVE_RECURSE "${tmp}")
+    message(FATAL_ERROR "${what} failed (${rc}):\n${out}")
+  endif()
+  string(STRIP "${out}" out)
+  string(REGEX MATCH "[^\n]*$" last "${out}")
+  message(STATUS "${what}: ok: ${last}")
+endfunction()
+
+function(fail msg)
+  file(REMOVE_RECURSE "${tmp}")
+  message(FATAL_ERROR "${msg}")
+endfunction()
+
+set(config_args)
+if(BUILD_TYPE)
+  set(config_args --config ${BUILD_TYPE})
+endif()
+run("cmake --install" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}" ${config_args})
+
+# The layout a consumer (and a distribution package) relies on.
+foreach(f ${INCLUDEDIR}/switchboard/switchboard.hpp
+          ${INCLUDEDIR}/switchboard/server.hpp
+          ${LIBDIR}/cmake/switchboard/switchboardConfig.cmake
+          ${LIBDIR}/cmake/switchboard/switchboardConfigVersion.cmake
+          ${LIBDIR}/cmake/switchboard/switchboardTargets.cmake)
+  if(NOT EXISTS "${prefix}/${f}")
+    fail("not installed: ${f}")
+  endif()
+endforeach()
+file(GLOB libs "${prefix}/${LIBDIR}/libswitchboard.*")
+if(NOT libs)
+  fail("not installed: ${LIBDIR}/libswitchboard.a (or .so)")
+endif()
+# The package finds neither Asio nor concurrentqueue, so public headers must
+# not include them: they are the library's private business.
+file(GLOB_RECURSE headers "${prefix}/${INCLUDEDIR}/switchboard/*")
+foreach(h ${headers})
+  file(STRINGS "${h}" private REGEX "#[ \t]*include[ \t]*[<\"](asio|concurrentqueue)")
+  if(private)
+    fail("installed header ${h} includes a private dependency: ${private}")
+  endif()
+endforeach()
+
+# CMAKE_PREFIX_PATH, not switchboard_DIR: the test is that the search finds it.
+run("consumer configure" ${CMAKE_COMMAND} -S "${CONSUMER_DIR}" -B "${tmp}/build" -G "${GENERATOR}"
+    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}"
+    "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
+file(STRINGS "${tmp}/build/CMakeCache.txt" found REGEX "^switchboard_DIR:")
+if(NOT found STREQUAL "switchboard_DIR:PATH=${prefix}/${LIBDIR}/cmake/switchboard")
+  fail("find_package(switchboard) found another copy: ${found}")
+endif()
+run("consumer build" ${CMAKE_COMMAND} --build "${tmp}/build" ${config_args})
+run("consumer run" "${tmp}/build/consumer")
+
+file(REMOVE_RECURSE "${tmp}")
