@@ -79,14 +79,18 @@ BaseServer::BaseServer(Address address, int socket_type, HandlerFactory factory,
     const int err = errno;
     throw std::system_error(err, std::generic_category(), "bind " + address_.to_string());
   }
-  if (address_.is_unix()) created_path_ = address_.path();
+  if (address_.is_unix()) {
+    created_path_ = address_.path();
+    struct stat st {};
+    if (::stat(created_path_.c_str(), &st) == 0) created_file_ = {st.st_dev, st.st_ino};
+  }
   address_ = s.local_address();
   if (address_.is_unix() && address_.path().empty()) address_ = Address::unix_path(created_path_);
 
   // server_activate()
   if (socket_type == SOCK_STREAM && ::listen(s.fd(), options_.backlog) < 0) {
     const int err = errno;
-    if (!created_path_.empty()) ::unlink(created_path_.c_str());
+    if (!created_path_.empty()) ::unlink(created_path_.c_str());  // just made: ours
     throw std::system_error(err, std::generic_category(), "listen " + address_.to_string());
   }
 }
@@ -204,10 +208,12 @@ void BaseServer::server_close() {
   }
   close_deadline();
   drain_connections();
-  if (!created_path_.empty()) {
+  // Only our own file: another server may have replaced it since.
+  struct stat st {};
+  if (!created_path_.empty() && ::lstat(created_path_.c_str(), &st) == 0 &&
+      std::pair{st.st_dev, st.st_ino} == created_file_)
     ::unlink(created_path_.c_str());
-    created_path_.clear();
-  }
+  created_path_.clear();
 }
 
 // Waits for the socket to be readable or shutdown(); true if readable.

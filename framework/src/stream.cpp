@@ -108,7 +108,8 @@ std::string StreamReader::readline() {
       start_ = end;
       return line;
     }
-    if (max_line_ && buffer_.size() - start_ >= max_line_) throw LineTooLong(max_line_);
+    // Only past the limit: a last line of exactly max_line bytes, with no '\n', is allowed.
+    if (max_line_ && buffer_.size() - start_ > max_line_) throw LineTooLong(max_line_);
     scanned = buffer_.size();
     const std::size_t offset = scanned - start_;
     if (!fill()) {  // end of input: the last line may lack its '\n'

@@ -18,6 +18,8 @@
 // should call shutdown() and server_close() before their own destructor ends:
 // the destructors below can only reach the hooks of their own level.
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -27,6 +29,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "switchboard/address.hpp"
@@ -156,7 +159,8 @@ class BaseServer {
   ServerOptions options_;
   std::shared_ptr<Socket> socket_;
   Socket wake_;               // eventfd: shutdown() makes serve_forever's poll() return
-  std::string created_path_;  // Unix socket file to remove at close
+  std::string created_path_;  // Unix socket file to remove at close...
+  std::pair<dev_t, ino_t> created_file_{};  // ...if it is still this one
   std::unique_ptr<detail::Counters> counters_;
   std::unique_ptr<detail::ActiveSet> active_;
 

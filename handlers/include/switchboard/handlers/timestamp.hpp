@@ -1,0 +1,30 @@
+#pragma once
+// The classic socketserver example: each request comes back prefixed with the
+// server's local time in ctime format, "[Wed Nov 25 02:52:00 2026] <data>".
+
+#include <ctime>
+#include <string>
+
+#include "switchboard/handler.hpp"
+
+namespace switchboard::handlers {
+
+/// `when` as local time in ctime format without the '\n': "Wed Nov 25 02:52:00 2026".
+/// Thread safe (localtime_r, not ctime).
+std::string ctime_string(std::time_t when);
+/// ctime_string() of the current time.
+std::string ctime_now();
+
+/// Answers each line with "[<ctime>] <line>" (the line keeps its '\n').
+class TimestampStreamHandler : public StreamRequestHandler {
+ public:
+  void handle() override;
+};
+
+/// Answers each datagram with one datagram "[<ctime>] <data>".
+class TimestampDatagramHandler : public DatagramRequestHandler {
+ public:
+  void handle() override;
+};
+
+}  // namespace switchboard::handlers

@@ -1,0 +1,42 @@
+#include "switchboard/handlers/timestamp.hpp"
+
+#include <array>
+
+namespace switchboard::handlers {
+
+std::string ctime_string(std::time_t when) {
+  std::tm local{};
+  if (!::localtime_r(&when, &local)) return "?";
+  std::array<char, 64> text{};
+  const std::size_t n = std::strftime(text.data(), text.size(), "%a %b %e %H:%M:%S %Y", &local);
+  return std::string(text.data(), n);
+}
+
+std::string ctime_now() { return ctime_string(std::time(nullptr)); }
+
+namespace {
+
+// "[Wed Nov 25 02:52:00 2026] data": appended, not concatenated with +, which
+// GCC 12 at -O3 misreads as an overlapping copy (a false -Wrestrict).
+std::string stamped(std::string_view data) {
+  std::string reply = "[";
+  reply += ctime_now();
+  reply += "] ";
+  reply += data;
+  return reply;
+}
+
+}  // namespace
+
+void TimestampStreamHandler::handle() {
+  try {
+    for (std::string line = rfile.readline(); !line.empty(); line = rfile.readline())
+      wfile.write(stamped(line));
+  } catch (const LineTooLong&) {
+    // As for echo: an over-long line ends the connection quietly.
+  }
+}
+
+void TimestampDatagramHandler::handle() { wfile.write(stamped(packet())); }
+
+}  // namespace switchboard::handlers

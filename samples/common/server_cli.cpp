@@ -1,0 +1,155 @@
+#include "server_cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+
+#include "switchboard/make_server.hpp"
+#include "switchboard/signals.hpp"
+
+namespace switchboard::samples {
+namespace {
+
+struct Flags {
+  std::string proto = "tcp";
+  std::string host = "127.0.0.1";
+  int port = 9999;
+  std::string path;
+  std::string policy = "threading";
+  std::size_t threads = ServerOptions{}.threads;
+  std::size_t max_queued = ServerOptions{}.max_queued;
+  std::string overload = "block";
+  std::size_t max_line = ServerOptions{}.max_line;
+  double idle_timeout = 0;
+  double write_timeout = 0;
+  double drain_timeout = ServerOptions{}.close_timeout.count();
+  std::size_t max_datagram = ServerOptions{}.max_datagram;
+};
+
+// Positive counts: CLI11's own check would let "-1" through a size_t as a huge number.
+CLI::Option* count_flag(CLI::App& app, const char* name, std::size_t& value, const char* help) {
+  return app.add_option(name, value, help)
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+              return "expected a positive whole number, got '" + text + "'";
+            if (text.find_first_not_of('0') == std::string::npos) return "must be at least 1";
+            return {};
+          },
+          "N", "positive"))
+      ->capture_default_str();
+}
+
+CLI::Option* seconds_flag(CLI::App& app, const char* name, double& value, const char* help) {
+  return app.add_option(name, value, help)
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            char* end = nullptr;
+            const double seconds = std::strtod(text.c_str(), &end);
+            if (text.empty() || *end != '\0' || !std::isfinite(seconds) || seconds < 0)
+              return "expected seconds >= 0, got '" + text + "'";
+            return {};
+          },
+          "SECONDS", "seconds"))
+      ->capture_default_str();
+}
+
+ServerOptions to_options(const Flags& f) {
+  ServerOptions o;
+  o.threads = f.threads;
+  o.max_queued = f.max_queued;
+  if (f.overload == "block") {
+    o.overload = Overload::block;
+  } else if (f.overload == "refuse") {
+    o.overload = Overload::refuse;
+  } else {
+    throw std::invalid_argument("unknown overload '" + f.overload +
+                                "' (expected one of: block, refuse)");
+  }
+  o.max_line = f.max_line;
+  o.timeout = Seconds(f.idle_timeout);
+  o.write_timeout = Seconds(f.write_timeout);
+  o.close_timeout = Seconds(f.drain_timeout);
+  constexpr std::size_t largest_datagram = 16 << 20;  // the server allocates this much up front
+  if (f.max_datagram > largest_datagram)
+    throw std::invalid_argument("--max-datagram: at most " + std::to_string(largest_datagram) +
+                                " bytes");
+  o.max_datagram = f.max_datagram;
+  return o;
+}
+
+Address to_address(const Flags& f, Transport transport) {
+  if (transport == Transport::tcp || transport == Transport::udp)
+    return Address(f.host, static_cast<std::uint16_t>(f.port));
+  if (f.path.empty())
+    throw std::invalid_argument("--proto " + f.proto + " needs --path (the socket file)");
+  return Address::unix_path(f.path);
+}
+
+}  // namespace
+
+int run_server(int argc, char** argv, std::string_view description, HandlerFactory stream,
+               HandlerFactory datagram) {
+  const std::string name =
+      argc > 0 ? std::filesystem::path(argv[0]).filename().string() : std::string("server");
+  Flags f;
+  CLI::App app(std::string(description), name);
+  app.add_option("--proto", f.proto, "tcp, udp, unix or unix-dgram")->capture_default_str();
+  app.add_option("--host", f.host, "address to bind (tcp, udp); ::1 for IPv6")
+      ->capture_default_str();
+  app.add_option("--port", f.port, "port to bind (tcp, udp); 0 picks a free one")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--path", f.path, "socket file (unix, unix-dgram)");
+  app.add_option("--policy", f.policy, "serial, threading, pool or forking")->capture_default_str();
+  count_flag(app, "--threads", f.threads, "pool: worker threads");
+  count_flag(app, "--max-queued", f.max_queued, "pool: connections waiting for a worker");
+  app.add_option("--overload", f.overload, "at a limit: block (back-pressure) or refuse")
+      ->capture_default_str();
+  count_flag(app, "--max-line", f.max_line, "longest line, counting its newline");
+  seconds_flag(app, "--idle-timeout", f.idle_timeout,
+               "close a connection silent this long; 0 = never");
+  seconds_flag(app, "--write-timeout", f.write_timeout,
+               "give up on a client not reading this long; 0 = never");
+  seconds_flag(app, "--drain-timeout", f.drain_timeout,
+               "on SIGINT/SIGTERM, how long requests in flight may finish");
+  count_flag(app, "--max-datagram", f.max_datagram, "larger datagrams are dropped");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << name << ": " << e.what() << " (see --help)\n";
+    return 2;
+  }
+
+  try {
+    const Transport transport = parse_transport(f.proto);
+    const Policy policy = parse_policy(f.policy);
+    ServerOptions options = to_options(f);
+    const Address address = to_address(f, transport);
+    auto server = make_server(transport, policy, address,
+                              is_stream(transport) ? std::move(stream) : std::move(datagram),
+                              std::move(options));
+    // Installed before the listening line, so that whoever reads it may signal at once.
+    StopOnSignals stop(*server);
+    std::cout << "listening on " << server->url() << std::endl;
+    server->serve_forever();
+    server->server_close();  // refuses new work now, drains up to --drain-timeout
+    return 0;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << name << ": " << e.what() << '\n';
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << name << ": " << e.what() << '\n';
+    return 1;
+  }
+}
+
+}  // namespace switchboard::samples

@@ -1,0 +1,116 @@
+// timestamp_server answers in ctime format; timestamp_client drives it from stdin.
+
+#include <sys/socket.h>
+
+#include <regex>
+#include <string>
+
+#include "samples_test.hpp"
+
+namespace switchboard::test {
+namespace {
+
+// "[Wed Nov 25 02:52:00 2026] hello"
+const std::regex kStamped(R"(^\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] hello$)");
+
+class TimestampProto : public testing::TestWithParam<std::string> {};
+
+TEST_P(TimestampProto, ServerPrefixesTheTime) {
+  const std::string proto = GetParam();
+  TempDir dir;
+  auto server = start_server(kTimestampServer, server_args(proto, "threading", dir));
+  EXPECT_EQ(server.listening.scheme, proto);
+  Client client = connect_to(server.listening, dir);
+  for (int i = 0; i < 2; ++i) {
+    std::string reply;
+    if (is_datagram(proto)) {
+      client.send_all("hello");
+      reply = client.recv_datagram();
+    } else {
+      client.send_all("hello\n");
+      reply = client.recv_line();
+      ASSERT_TRUE(reply.ends_with('\n')) << reply;  // the line keeps its '\n'
+      reply.pop_back();
+    }
+    EXPECT_TRUE(std::regex_match(reply, kStamped)) << reply;
+  }
+  if (!is_datagram(proto)) {
+    client.shutdown_write();
+    EXPECT_EQ(client.recv_until_eof(), "");
+  }
+  expect_clean_stop(server.process);
+}
+
+INSTANTIATE_TEST_SUITE_P(Samples, TimestampProto,
+                         testing::Values("tcp", "udp", "unix", "unix-dgram"),
+                         [](const auto& p) { return param_name(p.param); });
+
+class TimestampClientProto : public testing::TestWithParam<std::string> {};
+
+TEST_P(TimestampClientProto, PromptsSendsPrintsAndEndsOnEmptyLine) {
+  const std::string proto = GetParam();
+  TempDir dir;
+  auto server = start_server(kTimestampServer, server_args(proto, "threading", dir));
+  ChildProcess client = ChildProcess::spawn(
+      kTimestampClient, {"--proto", proto, "--port", std::to_string(server.listening.port)});
+
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(client.read_until("> "), "> ");
+    client.write_stdin("hello\n");
+    const auto reply = client.read_line();
+    ASSERT_TRUE(reply) << "no reply; stderr: " << client.drain_stderr();
+    EXPECT_TRUE(std::regex_match(*reply, kStamped)) << *reply;
+  }
+  ASSERT_EQ(client.read_until("> "), "> ");
+  client.write_stdin("\n");
+  const auto status = client.wait();
+  ASSERT_TRUE(status) << "the client did not end on an empty line";
+  EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << client.drain_stderr();
+  expect_clean_stop(server.process);
+}
+
+TEST_P(TimestampClientProto, EndsOnEndOfInput) {
+  const std::string proto = GetParam();
+  TempDir dir;
+  auto server = start_server(kTimestampServer, server_args(proto, "threading", dir));
+  ChildProcess client = ChildProcess::spawn(
+      kTimestampClient, {"--proto", proto, "--port", std::to_string(server.listening.port)});
+  ASSERT_EQ(client.read_until("> "), "> ");
+  client.close_stdin();
+  const auto status = client.wait();
+  ASSERT_TRUE(status) << "the client did not end at end of input";
+  EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << client.drain_stderr();
+  expect_clean_stop(server.process);
+}
+
+INSTANTIATE_TEST_SUITE_P(Samples, TimestampClientProto, testing::Values("tcp", "udp"));
+
+TEST(SamplesTimestampClient, RefusedConnectionIsAnError) {
+  // Bound but not listening: connects are refused, and no other test can take the port.
+  const BoundSocket closed = bind_loopback(SOCK_STREAM, "127.0.0.1", /*listen=*/false);
+  ChildProcess client = ChildProcess::spawn(
+      kTimestampClient, {"--proto", "tcp", "--port", std::to_string(closed.port)});
+  const auto status = client.wait();
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->signal, 0);
+  EXPECT_NE(status->code, 0);
+  const std::string err = client.drain_stderr();
+  EXPECT_NE(err.find("refused"), std::string::npos) << err;
+}
+
+TEST(SamplesTimestampClient, NoUdpReplyIsAnErrorAfterTheTimeout) {
+  const BoundSocket silent = bind_loopback(SOCK_DGRAM);  // receives, never answers
+  ChildProcess client = ChildProcess::spawn(
+      kTimestampClient,
+      {"--proto", "udp", "--port", std::to_string(silent.port), "--timeout", "0.2"});
+  client.write_stdin("hello\n");
+  const auto status = client.wait();
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->signal, 0);
+  EXPECT_NE(status->code, 0);
+  const std::string err = client.drain_stderr();
+  EXPECT_NE(err.find("no reply"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace switchboard::test

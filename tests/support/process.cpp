@@ -1,0 +1,206 @@
+#include "support/process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+#include <system_error>
+
+extern char** environ;
+
+namespace switchboard::test {
+namespace {
+
+[[noreturn]] void fail(const char* what, int err = errno) {
+  throw std::system_error(err, std::generic_category(), what);
+}
+
+// Close-on-exec pipes, so that a second child never inherits the first one's ends.
+void make_pipe(UniqueFd& read_end, UniqueFd& write_end) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) fail("pipe2");
+  read_end.reset(fds[0]);
+  write_end.reset(fds[1]);
+}
+
+ExitStatus decode(int raw) {
+  if (WIFSIGNALED(raw)) return {-1, WTERMSIG(raw)};
+  return {WEXITSTATUS(raw), 0};
+}
+
+}  // namespace
+
+std::ostream& operator<<(std::ostream& os, const ExitStatus& status) {
+  if (status.signal != 0) return os << "killed by signal " << status.signal;
+  return os << "exit status " << status.code;
+}
+
+ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<std::string>& args) {
+  // A child that closes its stdin must fail our write with EPIPE, not kill the test.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
+
+  ChildProcess child;
+  UniqueFd in_read, out_write, err_write;
+  make_pipe(in_read, child.stdin_);
+  make_pipe(child.stdout_, out_write);
+  make_pipe(child.stderr_, err_write);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in_read.get(), 0);
+  posix_spawn_file_actions_adddup2(&actions, out_write.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(program.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const int err =
+      ::posix_spawn(&child.pid_, program.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (err != 0) {
+    child.pid_ = -1;
+    fail(("posix_spawn " + program).c_str(), err);
+  }
+  // Not yet reaped, so the PID cannot have been recycled: the pidfd is this child's.
+  child.pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, child.pid_, 0)));
+  return child;
+}
+
+ChildProcess::ChildProcess(ChildProcess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      pidfd_(std::move(other.pidfd_)),
+      stdin_(std::move(other.stdin_)),
+      stdout_(std::move(other.stdout_)),
+      stderr_(std::move(other.stderr_)),
+      out_(std::move(other.out_)),
+      err_(std::move(other.err_)),
+      status_(std::move(other.status_)) {}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ < 0 || status_) return;
+  // The test failed or forgot it: kill this child only, by its PID, and reap it.
+  ::kill(pid_, SIGKILL);
+  int raw = 0;
+  while (::waitpid(pid_, &raw, 0) < 0 && errno == EINTR) {
+  }
+}
+
+void ChildProcess::write_stdin(std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(stdin_.get(), data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("write to child's stdin");
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// One read into `buffer`, waiting until the deadline; false at end of file or timeout.
+bool ChildProcess::fill(UniqueFd& fd, std::string& buffer, const Deadline& deadline) {
+  if (!fd) return false;
+  pollfd p{fd.get(), POLLIN, 0};
+  int ready = 0;
+  while ((ready = ::poll(&p, 1, deadline.poll_ms())) < 0 && errno == EINTR) {
+  }
+  if (ready <= 0) return false;
+  char chunk[4096];
+  ssize_t n = 0;
+  while ((n = ::read(fd.get(), chunk, sizeof chunk)) < 0 && errno == EINTR) {
+  }
+  if (n <= 0) {
+    fd.reset();
+    return false;
+  }
+  buffer.append(chunk, static_cast<std::size_t>(n));
+  return true;
+}
+
+std::optional<std::string> ChildProcess::read_until(std::string_view marker, Duration timeout) {
+  const Deadline deadline(timeout);
+  for (;;) {
+    if (const auto at = out_.find(marker); at != std::string::npos) {
+      std::string head = out_.substr(0, at + marker.size());
+      out_.erase(0, at + marker.size());
+      return head;
+    }
+    if (!fill(stdout_, out_, deadline)) return std::nullopt;
+  }
+}
+
+std::optional<std::string> ChildProcess::read_line(Duration timeout) {
+  auto line = read_until("\n", timeout);
+  if (line) line->pop_back();
+  return line;
+}
+
+std::string ChildProcess::drain_stdout() {
+  const Deadline now(0ms);
+  while (fill(stdout_, out_, now)) {
+  }
+  return std::exchange(out_, {});
+}
+
+std::string ChildProcess::drain_stderr() {
+  const Deadline now(0ms);
+  while (fill(stderr_, err_, now)) {
+  }
+  return std::exchange(err_, {});
+}
+
+void ChildProcess::send_signal(int sig) {
+  if (pid_ > 0 && !status_) ::kill(pid_, sig);
+}
+
+std::optional<ExitStatus> ChildProcess::wait(Duration timeout) {
+  if (status_ || pid_ < 0) return status_;
+  const Deadline deadline(timeout);
+  int raw = 0;
+  if (pidfd_) {
+    pollfd p{pidfd_.get(), POLLIN, 0};
+    int ready = 0;
+    while ((ready = ::poll(&p, 1, deadline.poll_ms())) < 0 && errno == EINTR) {
+    }
+    if (ready <= 0) return std::nullopt;
+    while (::waitpid(pid_, &raw, 0) < 0) {
+      if (errno != EINTR) fail("waitpid");
+    }
+  } else {
+    // No pidfd (an old kernel): look every 10 ms, still bounded by the deadline.
+    for (;;) {
+      const pid_t r = ::waitpid(pid_, &raw, WNOHANG);
+      if (r == pid_) break;
+      if (r < 0 && errno != EINTR) fail("waitpid");
+      if (deadline.expired()) return std::nullopt;
+      ::poll(nullptr, 0, 10);
+    }
+  }
+  status_ = decode(raw);
+  pidfd_.reset();
+  return status_;
+}
+
+std::optional<ExitStatus> ChildProcess::stop(int sig, Duration timeout) {
+  send_signal(sig);
+  return wait(timeout);
+}
+
+}  // namespace switchboard::test
