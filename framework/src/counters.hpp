@@ -25,6 +25,7 @@ struct Counters {
 struct ActiveConnection {
   int fd = -1;
   std::atomic<bool> idle{false};  // its reader waits at a request boundary, nothing buffered
+  std::atomic<bool> cut{false};   // the drain shut its reading side down
   const std::atomic<bool>* draining = nullptr;  // the server's: idle now means finished
   ActiveConnection* prev = nullptr;
   ActiveConnection* next = nullptr;

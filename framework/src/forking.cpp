@@ -137,6 +137,11 @@ bool ChildProcesses::wait_below(std::size_t limit, const std::function<bool()>& 
   return state_->children.size() < limit;
 }
 
+void ChildProcesses::signal_all(int sig) {
+  std::lock_guard lock(state_->mutex);
+  for (auto& c : state_->children) pidfd_send_signal(c.pidfd.fd(), sig);
+}
+
 void ChildProcesses::interrupt() {
   std::lock_guard lock(state_->mutex);
   state_->changed.notify_all();

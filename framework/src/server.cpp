@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -401,7 +402,11 @@ void ActiveSet::shutdown_idle() {
   std::lock_guard lock(mutex_);
   if (!head_.next) return;
   for (auto* n = head_.next; n != &head_; n = n->next) {
-    if (n->idle.load()) ::shutdown(n->fd, SHUT_RD);
+    // Bytes already queued mean a request is arriving: not idle after all.
+    int unread = 0;
+    if (!n->idle.load() || (::ioctl(n->fd, FIONREAD, &unread) == 0 && unread > 0)) continue;
+    n->cut.store(true);
+    ::shutdown(n->fd, SHUT_RD);
   }
 }
 

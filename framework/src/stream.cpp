@@ -76,7 +76,11 @@ bool StreamReader::fill() {
     throw;
   }
   buffer_.resize(old + n);
-  if (n == 0) eof_ = true;
+  if (n == 0) {
+    eof_ = true;
+    // Our drain ended the input, not the peer: a partial request is not a request.
+    if (activity_ && activity_->cut.load()) buffer_.resize(start_);
+  }
   return n > 0;
 }
 

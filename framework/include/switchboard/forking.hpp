@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -31,6 +32,8 @@ class ChildProcesses {
   bool wait_below(std::size_t limit, const std::function<bool()>& stopping);
   /// Wakes wait_below() to look at `stopping` again.
   void interrupt();
+  /// Sends `sig` to every child (by pidfd: never a recycled PID).
+  void signal_all(int sig);
   /// Asks the children to drain (SIGTERM), waits until `deadline` for them to
   /// exit, then kills and reaps the rest.
   void close(std::chrono::steady_clock::time_point deadline);
@@ -85,6 +88,7 @@ class ForkingMixIn : public Server {
   void interrupt_waits() override {
     Server::interrupt_waits();
     children_.interrupt();
+    if (this->draining()) children_.signal_all(SIGTERM);  // each child drains its connection
   }
 
  private:

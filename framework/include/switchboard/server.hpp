@@ -137,6 +137,8 @@ class BaseServer {
   /// Marks the server draining and ends the idle connections (all a forked
   /// child needs). Thread safe.
   void drain_connections() noexcept;
+  /// Whether a drain (or server_close()) has begun. Thread safe.
+  bool draining() const { return draining_.load(); }
   /// When requests in flight lose their connections: set by the first of
   /// drain() and server_close(), options().close_timeout after it.
   std::chrono::steady_clock::time_point close_deadline();

@@ -1,0 +1,370 @@
+// The policies under load: the pool's bounded queue and its overload choice,
+// the threading cap, pruning of finished threads (CPython's
+// test_threads_reaped), and what server_close() does with requests in flight.
+
+#include <cerrno>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "helpers.hpp"
+
+namespace sbt {
+namespace {
+
+using switchboard::handler;
+using switchboard::Overload;
+using switchboard::StreamRequestHandler;
+using switchboard::ThreadingTCPServer;
+using switchboard::ThreadPoolTCPServer;
+using Gated = GatedEcho<StreamRequestHandler>;
+
+std::string line_of(int i) { return std::to_string(i) + "\n"; }
+
+// --- threading -----------------------------------------------------------------------
+
+// CPython's test_threads_reaped (issue #37193): finished threads are joined,
+// not kept, so memory follows concurrency and not the requests served.
+TEST(Threading, FinishedThreadsArePruned) {
+  TempDir dir;
+  ThreadingTCPServer server(Address("127.0.0.1", 0), handler<LineEcho<StreamRequestHandler>>);
+  ServeThread serving(server);
+  std::size_t most = 0;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(roundtrip(server, dir, line_of(i)), line_of(i));
+    most = std::max(most, server.tracked_threads());
+  }
+  EXPECT_LT(most, 10u) << "thread objects pile up";
+  ASSERT_TRUE(serving.stop());
+  server.server_close();
+  EXPECT_EQ(server.tracked_threads(), 0u);
+}
+
+// CPython's variant, with handle_request() and connections that just close.
+TEST(Threading, FinishedThreadsArePrunedUnderHandleRequest) {
+  ThreadingTCPServer server(Address("127.0.0.1", 0), handler<StreamRequestHandler>);
+  std::size_t most = 0;
+  for (int i = 0; i < 100; ++i) {
+    Client c = Client::stream(server.server_address());
+    server.handle_request();
+    // Once the client sees the end, the handler is done: its thread has
+    // finished (or is about to) and the next request must prune it.
+    ASSERT_EQ(c.next_eof(), 0);
+    most = std::max(most, server.tracked_threads());
+  }
+  EXPECT_LT(most, 10u);
+  server.server_close();
+  EXPECT_EQ(server.tracked_threads(), 0u);
+}
+
+TEST(Threading, MaxThreadsWithRefuse) {
+  constexpr int kClients = 6;
+  auto state = std::make_shared<GateState>();
+  auto hooks = std::make_shared<Hooks>();
+  ServerOptions options;
+  options.max_threads = 2;
+  options.overload = Overload::refuse;
+  Hooked<ThreadingTCPServer> server(hooks, Address("127.0.0.1", 0), factory_of<Gated>(state),
+                                    options);
+  ServeThread serving(server);
+  std::vector<Client> clients;
+  for (int i = 0; i < 2; ++i) {
+    clients.push_back(Client::stream(server.server_address()));
+    clients.back().send(line_of(i));
+  }
+  ASSERT_TRUE(state->entered.wait_for(2));
+  for (int i = 2; i < kClients; ++i) {
+    clients.push_back(Client::stream(server.server_address()));
+    EXPECT_EQ(clients.back().next_eof(), 0) << "client " << i << " was not refused";
+  }
+  EXPECT_EQ(server.stats().refused, static_cast<std::uint64_t>(kClients - 2));
+  EXPECT_EQ(hooks->refusals.load(), kClients - 2);
+  EXPECT_EQ(server.active_threads(), 2u);
+  state->gate.open();
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(clients[i].recv_line(), line_of(i));
+  ASSERT_TRUE(state->done.wait_for(2));
+  ASSERT_TRUE(serving.stop());
+  server.server_close();
+  EXPECT_EQ(state->entered.get() + static_cast<int>(server.stats().refused), kClients);
+}
+
+// refuse_request() may answer before the refused connection is closed.
+class BusyReplyServer : public ThreadingTCPServer {
+ public:
+  using ThreadingTCPServer::ThreadingTCPServer;
+  ~BusyReplyServer() override {
+    shutdown();
+    server_close();
+  }
+
+ protected:
+  void refuse_request(Request& request) override { request.connection.send_all("busy\n"); }
+};
+
+TEST(Threading, RefuseRequestMayAnswerFirst) {
+  auto state = std::make_shared<GateState>();
+  ServerOptions options;
+  options.max_threads = 1;
+  options.overload = Overload::refuse;
+  BusyReplyServer server(Address("127.0.0.1", 0), factory_of<Gated>(state), options);
+  ServeThread serving(server);
+  Client first = Client::stream(server.server_address());
+  first.send("first\n");
+  ASSERT_TRUE(state->entered.wait_for(1));
+  Client second = Client::stream(server.server_address());
+  EXPECT_EQ(second.recv_line(), "busy\n");
+  EXPECT_EQ(second.next_eof(), 0);
+  EXPECT_EQ(server.stats().refused, 1u);
+  state->gate.open();
+  EXPECT_EQ(first.recv_line(), "first\n");
+  ASSERT_TRUE(serving.stop());
+}
+
+TEST(Threading, MaxThreadsWithBlockWaitsAndServesAll) {
+  constexpr int kClients = 4;
+  auto state = std::make_shared<GateState>();
+  ServerOptions options;
+  options.max_threads = 1;
+  options.overload = Overload::block;
+  ThreadingTCPServer server(Address("127.0.0.1", 0), factory_of<Gated>(state), options);
+  ServeThread serving(server);
+  std::vector<Client> clients;
+  clients.push_back(Client::stream(server.server_address()));
+  clients.back().send(line_of(0));
+  ASSERT_TRUE(state->entered.wait_for(1));
+  for (int i = 1; i < kClients; ++i) {
+    clients.push_back(Client::stream(server.server_address()));
+    clients.back().send(line_of(i));
+  }
+  // The second is accepted and waits for the cap; the rest wait in the backlog.
+  ASSERT_TRUE(wait_until([&] { return server.stats().total_requests == 2; }));
+  EXPECT_EQ(server.active_threads(), 1u);
+  EXPECT_EQ(state->entered.get(), 1);
+  state->gate.open();
+  for (int i = 0; i < kClients; ++i) EXPECT_EQ(clients[i].recv_line(), line_of(i));
+  EXPECT_EQ(server.stats().refused, 0u);
+  EXPECT_EQ(server.stats().max_active, 1u);
+  ASSERT_TRUE(serving.stop());
+}
+
+// shutdown() wakes an acceptor waiting at the thread cap.
+TEST(Threading, ShutdownWakesTheAcceptorWaitingAtTheCap) {
+  auto state = std::make_shared<GateState>();
+  ServerOptions options;
+  options.max_threads = 1;
+  options.overload = Overload::block;
+  ThreadingTCPServer server(Address("127.0.0.1", 0), factory_of<Gated>(state), options);
+  ServeThread serving(server);
+  Client first = Client::stream(server.server_address());
+  first.send("first\n");
+  ASSERT_TRUE(state->entered.wait_for(1));
+  Client waiting = Client::stream(server.server_address());
+  ASSERT_TRUE(wait_until([&] { return server.stats().total_requests == 2; }));
+  ASSERT_TRUE(serving.stop()) << "shutdown() left the acceptor waiting at the cap";
+  EXPECT_EQ(waiting.next_eof(), 0);
+  EXPECT_EQ(server.stats().refused, 1u);
+  state->gate.open();
+  EXPECT_EQ(first.recv_line(), "first\n");
+  server.server_close();
+}
+
+// block_on_close = false: server_close() does not wait for the handlers.
+TEST(Threading, ServerCloseWithoutBlockOnCloseReturnsAtOnce) {
+  auto state = std::make_shared<GateState>();
+  ServerOptions options;
+  options.block_on_close = false;
+  auto server = std::make_unique<ThreadingTCPServer>(Address("127.0.0.1", 0),
+                                                     factory_of<Gated>(state), options);
+  auto serving = std::make_unique<ServeThread>(*server);
+  Client c = Client::stream(server->server_address());
+  c.send("late\n");
+  ASSERT_TRUE(state->entered.wait_for(1));
+  ASSERT_TRUE(serving->stop());
+  auto closing = std::async(std::launch::async, [&] { server->server_close(); });
+  EXPECT_EQ(closing.wait_for(kLimit), std::future_status::ready);
+  EXPECT_EQ(server->active_threads(), 1u);
+  state->gate.open();
+  EXPECT_EQ(c.recv_line(), "late\n");
+  serving.reset();
+  server.reset();  // the destructor joins the handler thread
+  EXPECT_EQ(state->done.get(), 1);
+}
+
+// --- close deadline, threading and pool ---------------------------------------------------
+
+struct EnteredEcho : StreamRequestHandler {
+  explicit EnteredEcho(std::shared_ptr<Count> c) : entered(std::move(c)) {}
+  void handle() override {
+    entered->add();
+    for (std::string line; !(line = rfile.readline()).empty();) wfile.write(line);
+  }
+  std::shared_ptr<Count> entered;
+};
+
+template <class S>
+class CloseDeadline : public ::testing::Test {};
+using ThreadedTcp = ::testing::Types<ThreadingTCPServer, ThreadPoolTCPServer>;
+TYPED_TEST_SUITE(CloseDeadline, ThreadedTcp, ServerNames);
+
+// A request in flight (half a line) at server_close(): it gets until
+// close_timeout, then its connection is shut down so that the handler ends
+// and is joined.
+TYPED_TEST(CloseDeadline, ServerCloseForcesRequestsInFlightClosedAfterTheTimeout) {
+  auto entered = std::make_shared<Count>();
+  ServerOptions options;
+  options.close_timeout = Seconds{0.1};
+  options.threads = 1;
+  TypeParam server(Address("127.0.0.1", 0), factory_of<EnteredEcho>(entered), options);
+  ServeThread serving(server);
+  Client slow = Client::stream(server.server_address());
+  slow.send("x\nhalf a li");  // one segment: once "x\n" is back, the handler holds the rest
+  ASSERT_EQ(slow.recv_line(), "x\n");
+  ASSERT_TRUE(serving.stop());
+  auto closing = std::async(std::launch::async, [&] { server.server_close(); });
+  ASSERT_EQ(closing.wait_for(kLimit), std::future_status::ready)
+      << "server_close() did not force the request in flight to end";
+  const int e = slow.next_eof();
+  EXPECT_TRUE(e == 0 || e == ECONNRESET) << (e == -1 ? "the cut line was echoed" : "errno ") << e;
+}
+
+// An idle connection (its handler waits for the next request) ends at once at
+// server_close(), long before close_timeout.
+TYPED_TEST(CloseDeadline, ServerCloseEndsIdleConnectionsAtOnce) {
+  auto entered = std::make_shared<Count>();
+  ServerOptions options;
+  options.close_timeout = Seconds{60};  // "at once" must not mean "at the deadline"
+  options.threads = 1;
+  TypeParam server(Address("127.0.0.1", 0), factory_of<EnteredEcho>(entered), options);
+  ServeThread serving(server);
+  Client idle = Client::stream(server.server_address());
+  idle.send("x\n");
+  ASSERT_EQ(idle.recv_line(), "x\n");  // served, and now waiting for the next line
+  ASSERT_TRUE(serving.stop());
+  auto closing = std::async(std::launch::async, [&] { server.server_close(); });
+  EXPECT_EQ(idle.next_eof(), 0);
+  ASSERT_EQ(closing.wait_for(kLimit), std::future_status::ready);
+}
+
+// --- the pool -----------------------------------------------------------------------------
+
+TEST(Pool, WorkersFollowTheOption) {
+  ServerOptions options;
+  options.threads = 3;
+  ThreadPoolTCPServer three(Address("127.0.0.1", 0), handler<StreamRequestHandler>, options);
+  EXPECT_EQ(three.workers(), 3u);
+  ThreadPoolTCPServer some(Address("127.0.0.1", 0), handler<StreamRequestHandler>);
+  EXPECT_GE(some.workers(), 2u);
+  options.threads = 0;
+  EXPECT_THROW(
+      { ThreadPoolTCPServer s(Address("127.0.0.1", 0), handler<StreamRequestHandler>, options); },
+      std::invalid_argument);
+  options.threads = 1;
+  options.max_queued = 0;
+  EXPECT_THROW(
+      { ThreadPoolTCPServer s(Address("127.0.0.1", 0), handler<StreamRequestHandler>, options); },
+      std::invalid_argument);
+}
+
+// One worker blocked, two queued (max_queued is exact), the rest refused at once.
+TEST(Pool, RefuseWhenTheQueueIsFull) {
+  constexpr int kClients = 8;
+  auto state = std::make_shared<GateState>();
+  auto hooks = std::make_shared<Hooks>();
+  ServerOptions options;
+  options.threads = 1;
+  options.max_queued = 2;
+  options.overload = Overload::refuse;
+  Hooked<ThreadPoolTCPServer> server(hooks, Address("127.0.0.1", 0), factory_of<Gated>(state),
+                                     options);
+  ServeThread serving(server);
+  std::vector<Client> clients;
+  clients.push_back(Client::stream(server.server_address()));
+  clients.back().send(line_of(0));
+  ASSERT_TRUE(state->entered.wait_for(1));  // the only worker is busy
+  for (int i = 1; i < 3; ++i) {
+    clients.push_back(Client::stream(server.server_address()));
+    clients.back().send(line_of(i));
+  }
+  ASSERT_TRUE(wait_until([&] { return server.stats().queued == 2; }))
+      << "queued = " << server.stats().queued;
+  for (int i = 3; i < kClients; ++i) {
+    clients.push_back(Client::stream(server.server_address()));
+    EXPECT_EQ(clients.back().next_eof(), 0) << "client " << i << " was not refused";
+  }
+  EXPECT_EQ(server.stats().queued, 2u);
+  EXPECT_EQ(server.stats().refused, static_cast<std::uint64_t>(kClients - 3));
+  EXPECT_EQ(hooks->refusals.load(), kClients - 3);
+  state->gate.open();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(clients[i].recv_line(), line_of(i));
+  ASSERT_TRUE(state->done.wait_for(3));
+  ASSERT_TRUE(serving.stop());
+  server.server_close();
+  const auto stats = server.stats();
+  EXPECT_EQ(state->entered.get() + static_cast<int>(stats.refused), kClients);
+  EXPECT_EQ(stats.total_requests, static_cast<std::uint64_t>(kClients));
+  EXPECT_EQ(stats.queued, 0u);
+}
+
+// Back-pressure: the acceptor stops at a full queue; everything is served once
+// the worker is free.
+TEST(Pool, BlockWhenTheQueueIsFull) {
+  constexpr int kClients = 6;
+  auto state = std::make_shared<GateState>();
+  ServerOptions options;
+  options.threads = 1;
+  options.max_queued = 2;
+  options.overload = Overload::block;
+  ThreadPoolTCPServer server(Address("127.0.0.1", 0), factory_of<Gated>(state), options);
+  ServeThread serving(server);
+  std::vector<Client> clients;
+  clients.push_back(Client::stream(server.server_address()));
+  clients.back().send(line_of(0));
+  ASSERT_TRUE(state->entered.wait_for(1));
+  for (int i = 1; i < kClients; ++i) {
+    clients.push_back(Client::stream(server.server_address()));
+    clients.back().send(line_of(i));
+  }
+  // One served, two queued, the fourth accepted and waiting for room.
+  ASSERT_TRUE(wait_until([&] { return server.stats().total_requests == 4; }))
+      << "total = " << server.stats().total_requests;
+  EXPECT_EQ(server.stats().queued, 2u);
+  EXPECT_EQ(state->entered.get(), 1);
+  state->gate.open();
+  for (int i = 0; i < kClients; ++i) EXPECT_EQ(clients[i].recv_line(), line_of(i));
+  ASSERT_TRUE(state->done.wait_for(kClients));
+  const auto stats = server.stats();
+  EXPECT_EQ(stats.refused, 0u);
+  EXPECT_EQ(stats.total_requests, static_cast<std::uint64_t>(kClients));
+  EXPECT_EQ(stats.max_active, 1u);
+  ASSERT_TRUE(serving.stop());
+}
+
+// shutdown() wakes an acceptor blocked on a full queue; queued requests are
+// still served at close, never dropped.
+TEST(Pool, ShutdownWakesABlockedAcceptorAndQueuedRequestsAreServed) {
+  auto state = std::make_shared<GateState>();
+  ServerOptions options;
+  options.threads = 1;
+  options.max_queued = 1;
+  options.overload = Overload::block;
+  ThreadPoolTCPServer server(Address("127.0.0.1", 0), factory_of<Gated>(state), options);
+  ServeThread serving(server);
+  Client busy = Client::stream(server.server_address());
+  busy.send("busy\n");
+  ASSERT_TRUE(state->entered.wait_for(1));
+  Client queued = Client::stream(server.server_address());
+  queued.send("queued\n");
+  Client waiting = Client::stream(server.server_address());
+  ASSERT_TRUE(wait_until([&] { return server.stats().total_requests == 3; }));
+  ASSERT_TRUE(serving.stop()) << "shutdown() left the acceptor blocked on the queue";
+  EXPECT_EQ(waiting.next_eof(), 0);
+  EXPECT_EQ(server.stats().refused, 1u);
+  state->gate.open();
+  server.server_close();
+  EXPECT_EQ(busy.recv_line(), "busy\n");
+  EXPECT_EQ(queued.recv_line(), "queued\n");
+  EXPECT_EQ(state->done.get(), 2);
+}
+
+}  // namespace
+}  // namespace sbt
