@@ -109,7 +109,9 @@ def run_cell(args, server, case):
     cpu = cpu1 - cpu0
     result.update(server=server, case=case, exit_code=code, server_cpu_s=cpu,
                   server_cpu_pct=100.0 * cpu / max(t1 - t0, 1e-9),
-                  cpu_us_per_req=(1e6 * cpu / result["requests"]) if result["requests"] else None)
+                  # A process whose threads exit mid-run can read lower later in /proc:
+                  # such a window has no trustworthy figure.
+                  cpu_us_per_req=(1e6 * cpu / result["requests"]) if result["requests"] and cpu >= 0 else None)
     return result
 
 
