@@ -41,17 +41,6 @@ int open_fd_count() {
   return n - 1;  // the directory's own descriptor
 }
 
-TempDir::TempDir() {
-  char templ[] = "/tmp/sbfw-XXXXXX";
-  if (!::mkdtemp(templ)) fail_errno("mkdtemp");
-  path_ = templ;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 void append_file(const std::string& path, std::string_view text) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return;

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <support/temp_dir.hpp>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -55,18 +56,7 @@ bool wait_until(Pred pred, std::chrono::milliseconds limit = kLimit) {
 }
 
 /// A fresh directory under /tmp (short, for sun_path), removed with its contents.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  std::string path_;
-};
+using switchboard::test::TempDir;
 
 /// Appends `text` with one O_APPEND write: safe from threads and forked children.
 void append_file(const std::string& path, std::string_view text);
