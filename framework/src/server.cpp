@@ -356,7 +356,19 @@ void BaseServer::refuse(Request& request) noexcept {
   }
 }
 
-void BaseServer::close_active_connections() { active_->shutdown_all(); }
+void BaseServer::close_active_connections() {
+  {
+    std::lock_guard lock(serving_mutex_);
+    cut_ = true;
+    serving_done_.notify_all();
+  }
+  active_->shutdown_all();
+}
+
+bool BaseServer::wait_for_close_deadline(Seconds timeout) {
+  std::unique_lock lock(serving_mutex_);
+  return serving_done_.wait_for(lock, timeout, [this] { return cut_; });
+}
 
 bool BaseServer::wait_for_wake(Seconds timeout) {
   pollfd p{wake_.fd(), POLLIN, 0};

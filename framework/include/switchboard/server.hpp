@@ -87,6 +87,11 @@ class BaseServer {
   const Socket& socket() const { return *socket_; }
   /// SOCK_STREAM or SOCK_DGRAM.
   int socket_type() const { return socket_type_; }
+  /// Waits until the close deadline of drain() or server_close() has passed
+  /// and requests in flight are being cut, or until `timeout`; true in the
+  /// first case. For a handler that waits on something other than its
+  /// connection, so that it ends with the others. Thread safe.
+  bool wait_for_close_deadline(Seconds timeout);
 
  protected:
   /// Binds and listens (streams) at once; throws std::system_error naming the
@@ -173,6 +178,7 @@ class BaseServer {
   std::mutex serving_mutex_;
   std::condition_variable serving_done_;
   bool serving_ = false;
+  bool cut_ = false;  // the close deadline passed: requests in flight are being cut
   std::thread::id serving_thread_;
 };
 
