@@ -27,6 +27,7 @@ struct ActiveConnection {
   std::atomic<bool> idle{false};  // its reader waits at a request boundary, nothing buffered
   std::atomic<bool> cut{false};   // the drain shut its reading side down
   const std::atomic<bool>* draining = nullptr;  // the server's: idle now means finished
+  int drain_fd = -1;                            // a forked child's: readable once its parent drains
   ActiveConnection* prev = nullptr;
   ActiveConnection* next = nullptr;
 };

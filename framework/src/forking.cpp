@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -33,11 +32,19 @@ struct ChildProcesses::State {
     Socket pidfd;  // not a socket, but the same close-once ownership
   };
 
+  // Allocates only when the children outgrow `fds`: an allocation under way
+  // at fork() can leave the child's allocator locked (clang 14's ASan does).
   void reap() {
+    std::vector<pollfd> fds;
+    fds.reserve(64);
     for (;;) {
-      std::vector<pollfd> fds{{wake.fd(), POLLIN, 0}};
+      fds.assign(1, {wake.fd(), POLLIN, 0});
       {
         std::lock_guard lock(mutex);
+        if (!running) {
+          running = true;
+          changed.notify_all();
+        }
         if (stopping && children.empty()) return;
         for (auto& c : children) fds.push_back({c.pidfd.fd(), POLLIN, 0});
       }
@@ -68,44 +75,34 @@ struct ChildProcesses::State {
   }
 
   Socket wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  // Written once by drain_all(), never read: readable from then on in every
+  // child, those forked later included, which inherit it (CLOEXEC only bars exec).
+  Socket drain{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<Child> children;
+  bool running = false;  // the reaper has started and allocated what it needs
   bool stopping = false;
   std::thread reaper;
 };
 
 ChildProcesses::ChildProcesses() : state_(std::make_unique<State>()) {
-  if (!state_->wake) throw_errno("eventfd");
+  if (!state_->wake || !state_->drain) throw_errno("eventfd");
   Socket self(pidfd_open(::getpid()));
   if (!self) throw_errno("the forking policy needs pidfd_open (Linux 5.3 or later)");
 }
 
 ChildProcesses::~ChildProcesses() { close(std::chrono::steady_clock::now()); }
 
-void ChildProcesses::drain_on_signal(std::function<void()> drain) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the thread, which inherits it
-  const int fd = ::signalfd(-1, &signals, SFD_CLOEXEC);
-  if (fd < 0) return;  // then the parent's SIGKILL at the deadline still ends the child
-  // The child leaves by _exit(), which ends this thread without joining it.
-  static std::thread watcher;
-  watcher = std::thread([fd, drain = std::move(drain)] {
-    signalfd_siginfo info;
-    while (::read(fd, &info, sizeof info) < 0 && errno == EINTR) {
-    }
-    drain();
-  });
-}
-
 pid_t ChildProcesses::fork() {
   State& s = *state_;
   {
-    std::lock_guard lock(s.mutex);
-    if (!s.reaper.joinable()) s.reaper = std::thread([&s] { s.reap(); });
+    // Started and settled before the first fork(), for the same reason as reap()'s `fds`.
+    std::unique_lock lock(s.mutex);
+    if (!s.reaper.joinable()) {
+      s.reaper = std::thread([&s] { s.reap(); });
+      s.changed.wait(lock, [&s] { return s.running; });
+    }
   }
   std::fflush(nullptr);  // or the child would write the parent's buffered output again
   const pid_t pid = ::fork();
@@ -137,10 +134,12 @@ bool ChildProcesses::wait_below(std::size_t limit, const std::function<bool()>& 
   return state_->children.size() < limit;
 }
 
-void ChildProcesses::signal_all(int sig) {
-  std::lock_guard lock(state_->mutex);
-  for (auto& c : state_->children) pidfd_send_signal(c.pidfd.fd(), sig);
+void ChildProcesses::drain_all() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(state_->drain.fd(), &one, sizeof one);
 }
+
+int ChildProcesses::drain_fd() const { return state_->drain.fd(); }
 
 void ChildProcesses::interrupt() {
   std::lock_guard lock(state_->mutex);
@@ -149,9 +148,9 @@ void ChildProcesses::interrupt() {
 
 void ChildProcesses::close(std::chrono::steady_clock::time_point deadline) {
   State& s = *state_;
+  drain_all();  // idle ones end now
   std::unique_lock lock(s.mutex);
   if (!s.reaper.joinable()) return;
-  for (auto& c : s.children) pidfd_send_signal(c.pidfd.fd(), SIGTERM);  // drain: idle ones end now
   if (!s.changed.wait_until(lock, deadline, [&] { return s.children.empty(); })) {
     for (auto& c : s.children) pidfd_send_signal(c.pidfd.fd(), SIGKILL);
     s.changed.wait(lock, [&] { return s.children.empty(); });

@@ -273,6 +273,7 @@ bool BaseServer::finish_and_close(Request& request) noexcept {
   if (request.connection) {
     node.fd = request.connection.fd();
     node.draining = &draining_;
+    node.drain_fd = child_drain_fd_;
     active_->add(node);
     request.active = &node;
   }
@@ -376,7 +377,8 @@ bool BaseServer::wait_for_wake(Seconds timeout) {
   return n > 0 || shutdown_requested();
 }
 
-void BaseServer::close_in_child() noexcept {
+void BaseServer::close_in_child(int drain_fd) noexcept {
+  child_drain_fd_ = drain_fd;
   wake_.close();
   if (socket_type_ == SOCK_STREAM) socket_->close();
   close_deadline_ = 0;

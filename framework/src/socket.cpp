@@ -71,6 +71,21 @@ std::size_t Socket::recv_some(void* data, std::size_t size) {
   }
 }
 
+bool Socket::wait_readable_or(int other) {
+  timeval tv{};
+  socklen_t len = sizeof tv;
+  int timeout_ms = -1;  // SO_RCVTIMEO, which poll() does not see by itself
+  if (::getsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0 && (tv.tv_sec || tv.tv_usec))
+    timeout_ms = static_cast<int>(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+  pollfd fds[2] = {{fd_, POLLIN, 0}, {other, POLLIN, 0}};
+  for (;;) {
+    const int n = ::poll(fds, 2, timeout_ms);
+    if (n > 0) return fds[0].revents != 0;
+    if (n == 0) throw_errno(ETIMEDOUT, "read timed out");
+    if (errno != EINTR) throw_errno("poll");
+  }
+}
+
 long Socket::recv_nowait(void* data, std::size_t size) {
   for (;;) {
     const ssize_t n = ::recv(fd_, data, size, MSG_DONTWAIT);

@@ -88,6 +88,12 @@ bool StreamReader::fill() {
 // idle connection is finished, unless the kernel already holds its next bytes.
 std::size_t StreamReader::receive(char* into, std::size_t size, bool boundary) {
   if (!activity_ || !boundary) return socket_->recv_some(into, size);
+  // A forked child learns of the drain from a descriptor: waiting on both, it
+  // ends only if nothing of a next request has arrived, and takes nothing before.
+  if (activity_->drain_fd >= 0) {
+    if (!socket_->wait_readable_or(activity_->drain_fd)) return 0;
+    return socket_->recv_some(into, size);
+  }
   activity_->idle.store(true);  // seq_cst, paired with the drain's store then scan
   struct Busy {
     detail::ActiveConnection* a;

@@ -135,9 +135,12 @@ TYPED_TEST(Drain, UnfinishedLineIsCutAtTheDeadline) {
 // A race, so tried on many servers: drain right after the bytes were sent,
 // while the handler's reader may still be waking up to them.
 TYPED_TEST(Drain, HalfLineArrivingJustBeforeDrainIsNotCut) {
-  GTEST_SKIP() << "known gap (hardening issue): a reader preempted after recv() took the bytes "
-                  "but before it marked itself busy can still be cut by the drain's SHUT_RD; "
-                  "FIONREAD narrows the window, a non-destructive wake of idle readers closes it";
+  // A forked child's reader learns of the drain itself, taking nothing
+  // before it decides: no gap there.
+  if constexpr (!is_forking_v<TypeParam>)
+    GTEST_SKIP() << "known gap (hardening issue): a reader preempted after recv() took the bytes "
+                    "but before it marked itself busy can still be cut by the drain's SHUT_RD; "
+                    "FIONREAD narrows the window, a non-destructive wake of idle readers closes it";
   constexpr int kTries = is_forking_v<TypeParam> ? 20 : 100;
   for (int i = 0; i < kTries && !this->HasFailure(); ++i) {
     this->TearDown();

@@ -4,10 +4,13 @@
 // Handlers here run in forked children: they talk to the test only through
 // their connection.
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <future>
 #include <string>
 #include <vector>
@@ -27,6 +30,16 @@ struct PidEcho : StreamRequestHandler {
   void handle() override {
     wfile.write(std::to_string(::getpid()) + "\n");
     for (std::string line; !(line = rfile.readline()).empty();) wfile.write(line);
+  }
+};
+
+// Writes how many threads its process runs.
+struct ThreadCount : StreamRequestHandler {
+  void handle() override {
+    int threads = 0;
+    for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task"))
+      ++threads;
+    wfile.write(std::to_string(threads) + "\n");
   }
 };
 
@@ -145,6 +158,45 @@ TEST(Forking, MaxChildrenWithBlockWaitsForAChildToExit) {
   EXPECT_EQ(server.stats().refused, 0u);
   ASSERT_TRUE(serving.stop());
   server.server_close();
+}
+
+// The child of a multi-threaded parent may only do what is safe there: a
+// thread it starts can deadlock on a lock a parent thread held at fork()
+// (clang 14's ASan allocator did, for the drain watcher thread children used
+// to start). A child serves, and drains, on the one thread fork() gave it.
+TEST(Forking, ChildServesOnOneThread) {
+  ForkingTCPServer server(Address("127.0.0.1", 0), handler<ThreadCount>);
+  ServeThread serving(server);
+  Client c = Client::stream(server.server_address());
+  EXPECT_EQ(c.recv_line(), "1\n");
+  EXPECT_EQ(c.next_eof(), 0);
+  ASSERT_TRUE(serving.stop());
+  server.server_close();
+}
+
+// A drain that begins while a child is being forked must reach that child
+// too (signals sent to the children registered so far missed it): drain_all()
+// before fork() is that race made certain.
+TEST(ForkingChildren, DrainReachesAChildForkedAfterIt) {
+  int report[2];
+  ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
+  Fd report_read(report[0]), report_write(report[1]);
+  switchboard::detail::ChildProcesses children;
+  children.drain_all();
+  const pid_t pid = children.fork();
+  if (pid == 0) {
+    pollfd drain{children.drain_fd(), POLLIN, 0};
+    const char* seen = ::poll(&drain, 1, 0) == 1 ? "d" : "n";  // readable at once, or never
+    ::_exit(::write(report_write.get(), seen, 1) == 1 ? 0 : 1);
+  }
+  report_write.reset();
+  pollfd p{report_read.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kLimit).count())), 1);
+  char seen = 0;
+  EXPECT_EQ(::read(report_read.get(), &seen, 1), 1);
+  EXPECT_EQ(seen, 'd') << "the child forked after drain_all() was not asked to drain";
+  children.close(std::chrono::steady_clock::now() + kLimit);
+  EXPECT_TRUE(reaped(pid));
 }
 
 }  // namespace

@@ -2,9 +2,11 @@
 // ForkingMixIn: a child process for each connection or datagram. The server
 // reaps only its own children, as each exits (a pidfd per child, watched by one
 // reaper thread; never waitpid(-1)). options().max_children caps them, with
-// options().overload deciding what happens at the cap. server_close() waits for
-// the children (SIGTERM: they drain their connection) up to the close deadline, then kills the rest
-// (by pidfd, so never a recycled PID) and reaps them: no zombies after close.
+// options().overload deciding what happens at the cap. A drain reaches the
+// children through a descriptor they inherit (no signal: a child forked while
+// the drain begins gets it too); server_close() waits for them to drain their
+// connections up to the close deadline, then kills the rest (by pidfd, so
+// never a recycled PID) and reaps them: no zombies after close.
 
 #include <unistd.h>
 
@@ -32,14 +34,14 @@ class ChildProcesses {
   bool wait_below(std::size_t limit, const std::function<bool()>& stopping);
   /// Wakes wait_below() to look at `stopping` again.
   void interrupt();
-  /// Sends `sig` to every child (by pidfd: never a recycled PID).
-  void signal_all(int sig);
-  /// Asks the children to drain (SIGTERM), waits until `deadline` for them to
-  /// exit, then kills and reaps the rest.
+  /// Asks every child to drain, those forked from now on included: makes
+  /// drain_fd() readable for good.
+  void drain_all();
+  /// Readable once drain_all() was called; a child polls its inherited copy.
+  int drain_fd() const;
+  /// Asks the children to drain, waits until `deadline` for them to exit,
+  /// then kills (by pidfd: never a recycled PID) and reaps the rest.
   void close(std::chrono::steady_clock::time_point deadline);
-  /// In a child: SIGTERM and SIGINT run `drain` on a thread of the child's
-  /// (the parent's handlers, inherited by fork(), must not run here).
-  static void drain_on_signal(std::function<void()> drain);
 
  private:
   struct State;
@@ -76,8 +78,7 @@ class ForkingMixIn : public Server {
       }
     }
     if (children_.fork() == 0) {
-      this->close_in_child();
-      detail::ChildProcesses::drain_on_signal([this] { this->drain_connections(); });
+      this->close_in_child(children_.drain_fd());
       const bool ok = this->finish_and_close(request);
       std::fflush(nullptr);
       ::_exit(ok ? 0 : 1);
@@ -88,7 +89,7 @@ class ForkingMixIn : public Server {
   void interrupt_waits() override {
     Server::interrupt_waits();
     children_.interrupt();
-    if (this->draining()) children_.signal_all(SIGTERM);  // each child drains its connection
+    if (this->draining()) children_.drain_all();  // each child drains its connection
   }
 
  private:

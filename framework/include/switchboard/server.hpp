@@ -134,8 +134,9 @@ class BaseServer {
   void close_active_connections();
   /// Waits up to `timeout` on the wake descriptor; true if shutdown() woke it.
   bool wait_for_wake(Seconds timeout);
-  /// Closes what a forked child must not keep: the listener and the wake descriptor.
-  void close_in_child() noexcept;
+  /// Closes what a forked child must not keep: the listener and the wake
+  /// descriptor. Its reader ends at a request boundary once `drain_fd` is readable.
+  void close_in_child(int drain_fd) noexcept;
   /// The drain's first steps: refuse new connects, end idle connections, stop
   /// serve_forever(). Thread safe; returns at once.
   void start_drain() noexcept;
@@ -178,7 +179,8 @@ class BaseServer {
   std::mutex serving_mutex_;
   std::condition_variable serving_done_;
   bool serving_ = false;
-  bool cut_ = false;  // the close deadline passed: requests in flight are being cut
+  bool cut_ = false;         // the close deadline passed: requests in flight are being cut
+  int child_drain_fd_ = -1;  // a forked child's: see close_in_child()
   std::thread::id serving_thread_;
 };
 
