@@ -379,6 +379,10 @@ bool BaseServer::wait_for_wake(Seconds timeout) {
 
 void BaseServer::close_in_child(int drain_fd) noexcept {
   child_drain_fd_ = drain_fd;
+  // A drain on another parent thread may have held the set's lock at fork():
+  // that copy is never unlocked, so it is abandoned (not destroyed) for a fresh one.
+  [[maybe_unused]] detail::ActiveSet* parents = active_.release();
+  active_ = std::make_unique<detail::ActiveSet>();
   wake_.close();
   if (socket_type_ == SOCK_STREAM) socket_->close();
   close_deadline_ = 0;
