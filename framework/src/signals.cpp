@@ -1,5 +1,6 @@
 #include "switchboard/signals.hpp"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -59,12 +60,26 @@ StopOnSignals::StopOnSignals(BaseServer& server, std::initializer_list<int> sign
   }
   static const int registered = ::pthread_atfork(nullptr, nullptr, forget_wake_fd_in_child);
   (void)registered;
-  state_->watcher = std::thread([this, &server, fd = state_->wake.fd()] {
+  sigset_t mine;
+  sigemptyset(&mine);
+  for (int sig : signals) sigaddset(&mine, sig);
+  state_->watcher = std::thread([this, &server, fd = state_->wake.fd(), mine] {
+    // Taken here even when the serving threads block them (see signals.hpp).
+    // It stays until the destructor, so that the second signal finds it.
+    ::pthread_sigmask(SIG_UNBLOCK, &mine, nullptr);
+    bool drained = false;
     for (;;) {  // a wake without a signal of ours (a stray write) is not a stop
+      // poll() first: clang 14's TSan runs a signal that arrives during a
+      // blocking read() only once the read returns, which here it never would.
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, -1) < 0) continue;  // EINTR
       std::uint64_t n = 0;
       if (::read(fd, &n, sizeof n) < 0 && errno == EINTR) continue;
-      if (g_first_signal.load() != 0) return server.drain();
       if (state_->closing.load()) return;
+      if (!drained && g_first_signal.load() != 0) {
+        drained = true;
+        server.drain();
+      }
     }
   });
 }

@@ -1,7 +1,10 @@
 #include "server_cli.hpp"
 
+#include <pthread.h>
+
 #include <CLI/CLI.hpp>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -134,6 +137,13 @@ int run_server(int argc, char** argv, std::string_view description, HandlerFacto
     const Policy policy = parse_policy(f.policy);
     ServerOptions options = to_options(f);
     const Address address = to_address(f, transport);
+    // Inherited by every thread (and child) the server starts: SIGINT and
+    // SIGTERM reach StopOnSignals' watcher only, never a handler in recv().
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     auto server = make_server(transport, policy, address,
                               is_stream(transport) ? std::move(stream) : std::move(datagram),
                               std::move(options));
