@@ -205,7 +205,10 @@ std::chrono::steady_clock::time_point BaseServer::close_deadline() {
 void BaseServer::server_close() {
   {
     std::lock_guard lock(socket_mutex_);
-    socket_->close();  // new connects are refused from here on
+    // Let go rather than close(): a datagram reply in flight shares the socket
+    // (socket_ptr()) and sends on it, and the last one out closes it. A
+    // listener has no other owner: it closes here, refusing new connects.
+    socket_ = std::make_shared<Socket>();
   }
   close_deadline();
   drain_connections();
