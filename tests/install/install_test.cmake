@@ -55,9 +55,15 @@ foreach(h ${headers})
   endif()
 endforeach()
 
+# A sanitized library links only into a sanitized program.
+set(sanitize_args)
+if(SANITIZE_FLAGS)
+  list(JOIN SANITIZE_FLAGS " " flags)
+  set(sanitize_args "-DCMAKE_CXX_FLAGS=${flags}" "-DCMAKE_EXE_LINKER_FLAGS=${flags}")
+endif()
 # CMAKE_PREFIX_PATH, not switchboard_DIR: the test is that the search finds it.
 run("consumer configure" ${CMAKE_COMMAND} -S "${CONSUMER_DIR}" -B "${tmp}/build" -G "${GENERATOR}"
-    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}"
+    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}" ${sanitize_args}
     "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
 file(STRINGS "${tmp}/build/CMakeCache.txt" found REGEX "^switchboard_DIR:")
 if(NOT found STREQUAL "switchboard_DIR:PATH=${prefix}/${LIBDIR}/cmake/switchboard")
