@@ -25,3 +25,15 @@ if(SWITCHBOARD_SANITIZE)
   add_link_options(-fsanitize=${SWITCHBOARD_SANITIZE})
   message(STATUS "switchboard: sanitizers ${SWITCHBOARD_SANITIZE} on every target")
 endif()
+
+# libFuzzer: where clang builds with ASan, the fuzz targets (tests/fuzz/) are
+# real fuzzers, and every target carries the coverage instrumentation that
+# steers them (so the library's branches count, not only the harness's).
+set(libfuzzer_default OFF)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND SWITCHBOARD_SANITIZE MATCHES "address")
+  set(libfuzzer_default ON)
+endif()
+option(SWITCHBOARD_LIBFUZZER "Build the fuzz targets with libFuzzer (clang)" ${libfuzzer_default})
+if(SWITCHBOARD_LIBFUZZER)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
