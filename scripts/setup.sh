@@ -14,6 +14,9 @@ packages=(
   libgtest-dev            # GoogleTest (pulls in the googletest sources)
   libbenchmark-dev        # Google Benchmark, for bench/
   python3                 # bench/compare.py, the comparison runner and its Python reference
+  clang                   # clang 14: the sanitizer builds of scripts/test.sh
+  libclang-rt-14-dev      # the ASan, UBSan, TSan and libFuzzer runtimes
+  llvm-14                 # llvm-symbolizer: sanitizer reports with file:line
 )
 packages+=("$@")
 
