@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -74,9 +75,12 @@ void Server::expect_clean_stop(Duration timeout) {
 Server start(const std::string& program, const std::string& proto, const PolicyCase& policy,
              const TempDir& dir, const std::vector<std::string>& extra, const std::string& name) {
   std::vector<std::string> args{"--proto", proto, "--policy", policy.name};
+  const auto given = [&](const char* flag) {
+    return std::find(extra.begin(), extra.end(), flag) != extra.end();
+  };
   if (proto.starts_with("unix")) {
-    args.insert(args.end(), {"--path", dir.file(name + ".sock")});
-  } else {
+    if (!given("--path")) args.insert(args.end(), {"--path", dir.file(name + ".sock")});
+  } else if (!given("--port")) {
     args.insert(args.end(), {"--port", "0"});
   }
   args.insert(args.end(), extra.begin(), extra.end());
@@ -96,7 +100,8 @@ Client client_of(const Listening& l, const TempDir& dir, const std::string& name
 std::string echo_check(const Listening& l, const TempDir& dir, Duration timeout) {
   try {
     if (l.scheme == "udp" || l.scheme == "unix-dgram") {
-      Client c = client_of(l, dir, "echo-check.sock");
+      static std::atomic<int> calls{0};  // a fresh client path each time: old ones stay bound
+      Client c = client_of(l, dir, "echo-check-" + std::to_string(++calls) + ".sock");
       c.send_all("are you there?");
       const std::string reply = c.recv_datagram(timeout);
       return reply == "are you there?" ? "" : "wrong reply '" + reply + "'";

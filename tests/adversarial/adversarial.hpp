@@ -93,8 +93,9 @@ struct Server {
   void expect_clean_stop(Duration timeout = kTimeout);
 };
 
-/// Starts `program` with --proto and --policy, on port 0 or at a socket file
-/// in `dir`, plus `extra` flags. Throws (with the server's stderr) if it does not start.
+/// Starts `program` with --proto and --policy, on port 0 or at `dir`/NAME.sock
+/// (unless `extra` gives --port or --path), plus `extra` flags. Throws (with the server's stderr)
+/// if it does not start.
 Server start(const std::string& program, const std::string& proto, const PolicyCase& policy,
              const TempDir& dir, const std::vector<std::string>& extra = {},
              const std::string& name = "server");

@@ -1,0 +1,174 @@
+// Stopping under pressure: SIGTERM in the middle of a load (every request on
+// an accepted connection answered exactly once, queued ones included; new
+// connects refused within 200 ms; exit 0), SIGTERM with a thousand idle
+// connections (exit within a second), and a second signal that forces the
+// exit (status 128 + signal, never a crash).
+
+#include <signal.h>
+
+#include <system_error>
+
+#include "adversarial.hpp"
+
+namespace switchboard::test {
+namespace {
+
+// Milliseconds from now until a connect to `l` is refused (the listener is
+// closed); negative if it never was within `timeout`.
+double ms_until_refused(const Listening& l, Duration timeout) {
+  const auto began = Clock::now();
+  bool refused = false;
+  eventually(
+      [&] {
+        try {
+          Client probe = Client::tcp(l.host, l.port, 1s);
+        } catch (const std::system_error& e) {
+          refused = e.code() == std::errc::connection_refused;
+        }
+        return refused;
+      },
+      timeout);
+  return refused ? ms_between(began, Clock::now()) : -1;
+}
+
+class SigtermDuringLoad : public testing::TestWithParam<PolicyCase> {};
+
+TEST_P(SigtermDuringLoad, EveryAcceptedRequestIsAnsweredOnceAndNewConnectsAreRefused) {
+  const PolicyCase& policy = GetParam();
+  const std::size_t clients = sized(20, 200);
+  TempDir dir;
+  Server server = start(kFaultServer, "tcp", policy, dir,
+                        {"--threads", "2", "--max-queued", "1000", "--drain-timeout", "30",
+                         "--stats-interval", "0.05"});
+  Crowd crowd(server.at());
+  crowd.connect(clients);
+  std::vector<std::string> sent;
+  for (std::size_t i = 0; i < clients; ++i) {
+    const std::string n = std::to_string(i);
+    sent.push_back("first " + n + "\nSLEEP30\nlast " + n + "\n");
+    crowd.send(i, sent.back(), true);
+  }
+  // Under load: requests in flight (and, for the pool, queued behind two workers).
+  // Those the policy takes at once: one for serial, a child each up to its cap for forking.
+  const std::size_t taken = !policy.concurrent           ? 1
+                            : policy.process_per_request ? std::min<std::size_t>(clients, 32)
+                                                         : clients;
+  const auto loaded = server.log.wait_for_stats(
+      [&](const StatsLine& s) { return s["total"] >= taken; }, bound(10s));
+  ASSERT_TRUE(loaded) << server.log.text();
+  const std::uint64_t accepted_before_signal = (*loaded)["total"];
+
+  server.process.process.send_signal(SIGTERM);
+  const double refused_ms = ms_until_refused(server.at(), bound(5s));
+  EXPECT_GE(refused_ms, 0) << "still accepting after SIGTERM";
+  EXPECT_LE(refused_ms, bound(200ms + 300ms).count()) << "the listener closed late";
+
+  ASSERT_TRUE(crowd.wait_all_ended(bound(30s))) << crowd.summary();
+  std::size_t served = 0, refused = 0;
+  for (std::size_t i = 0; i < clients; ++i) {
+    const Peer& p = crowd[i];
+    if (p.ending == Ending::eof && p.received == sent[i]) {
+      ++served;
+    } else if (p.received.empty()) {
+      ++refused;  // still in the kernel's backlog when the listener closed: never accepted
+    } else {
+      ADD_FAILURE() << "client " << i << " got '" << p.received << "' then " << to_string(p.ending)
+                    << ": a request lost or answered twice";
+    }
+  }
+  EXPECT_GE(served, accepted_before_signal) << "an accepted connection was not served";
+  const auto status = server.process.process.wait(bound(10s));
+  ASSERT_TRUE(status) << "still running after its last request ended";
+  EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << server.log.text();
+  Figures()
+      .add("clients", clients)
+      .add("accepted_before_signal", accepted_before_signal)
+      .add("served", served)
+      .add("refused_never_accepted", refused)
+      .add("refused_after_signal_ms", refused_ms);
+}
+
+INSTANTIATE_TEST_SUITE_P(Adversarial, SigtermDuringLoad, testing::ValuesIn(kPolicies), policy_name);
+
+class SigtermWithIdleConnections : public testing::TestWithParam<PolicyCase> {};
+
+TEST_P(SigtermWithIdleConnections, ExitsWithinASecond) {
+  const PolicyCase& policy = GetParam();
+  const std::size_t n = sized(1000, 5000);
+  SKIP_UNLESS_FDS(n + 100);
+  TempDir dir;
+  Server server = start(kEchoServer, "tcp", policy, dir,
+                        {"--max-queued", std::to_string(n + 100), "--drain-timeout", "30",
+                         "--stats-interval", "0.1"});
+  Crowd crowd(server.at());
+  crowd.connect(n);
+  ASSERT_TRUE(crowd.wait_connected(bound(30s))) << crowd.summary();
+  // Those the policy takes at once: all of them where it holds connections
+  // itself, one for serial, a child per connection up to the cap for forking.
+  const std::size_t taken = !policy.concurrent ? 1 : policy.process_per_request ? 32 : n;
+  const auto held = server.log.wait_for_stats(
+      [&](const StatsLine& s) { return s["total"] >= taken; }, bound(30s));
+  ASSERT_TRUE(held) << server.log.text();
+  const std::size_t threads = thread_count(server.pid());
+
+  const auto signalled = Clock::now();
+  server.process.process.send_signal(SIGTERM);
+  const auto status = server.process.process.wait(bound(10s));
+  const double exit_ms = ms_between(signalled, Clock::now());
+  ASSERT_TRUE(status) << "still running 10 s after SIGTERM with idle connections";
+  EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << server.log.text();
+  EXPECT_LE(exit_ms, bound(1s + 500ms).count()) << "idle connections held up the exit";
+  ASSERT_TRUE(crowd.wait_all_ended(bound(5s))) << crowd.summary();
+  EXPECT_EQ(crowd.count([](const Peer& p) { return !p.received.empty(); }), 0u);
+  Figures()
+      .add("idle_connections", n)
+      .add("accepted", (*held)["total"])
+      .add("server_threads", threads)
+      .add("exit_ms", exit_ms);
+}
+
+INSTANTIATE_TEST_SUITE_P(Adversarial, SigtermWithIdleConnections, testing::ValuesIn(kPolicies),
+                         policy_name);
+
+// --- a second signal ----------------------------------------------------------------
+
+using SignalPair = std::tuple<PolicyCase, int, int>;
+
+class SecondSignal : public testing::TestWithParam<SignalPair> {};
+
+TEST_P(SecondSignal, ForcesTheExitWithADocumentedStatus) {
+  const auto& [policy, first, second] = GetParam();
+  TempDir dir;
+  Server server = start(kFaultServer, "tcp", policy, dir, {"--drain-timeout", "60"});
+  Client c = client_of(server.at(), dir);
+  c.send_all("x\nHANG\n");  // in flight until the drain deadline, a minute away
+  ASSERT_EQ(c.recv_line(), "x\n");
+  server.process.process.send_signal(first);
+  ASSERT_GE(ms_until_refused(server.at(), bound(5s)), 0) << "still accepting after the signal";
+  EXPECT_FALSE(server.process.process.wait(100ms)) << "the drain did not wait for HANG";
+
+  const auto signalled = Clock::now();
+  server.process.process.send_signal(second);
+  const auto status = server.process.process.wait(bound(5s));
+  const double exit_ms = ms_between(signalled, Clock::now());
+  ASSERT_TRUE(status) << "a second signal did not force the exit";
+  EXPECT_EQ(status->signal, 0) << "ended by a signal: " << *status;
+  EXPECT_TRUE(status->exited(128 + second)) << *status;
+  EXPECT_LE(exit_ms, bound(1s).count());
+  Figures().add("exit_status", status->code).add("exit_ms", exit_ms);
+}
+
+std::string signal_pair_name(const testing::TestParamInfo<SignalPair>& p) {
+  auto name = [](int sig) { return sig == SIGTERM ? "TERM" : "INT"; };
+  return std::get<0>(p.param).name + "_" + name(std::get<1>(p.param)) + "_then_" +
+         name(std::get<2>(p.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(Adversarial, SecondSignal,
+                         testing::Combine(testing::ValuesIn(kPolicies),
+                                          testing::Values(SIGTERM, SIGINT),
+                                          testing::Values(SIGTERM, SIGINT)),
+                         signal_pair_name);
+
+}  // namespace
+}  // namespace switchboard::test
