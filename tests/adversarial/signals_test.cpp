@@ -48,6 +48,10 @@ TEST_P(SigtermDuringLoad, EveryAcceptedRequestIsAnsweredOnceAndNewConnectsAreRef
     sent.push_back("first " + n + "\nSLEEP30\nlast " + n + "\n");
     crowd.send(i, sent.back(), true);
   }
+  ASSERT_TRUE(crowd.drive_until([&] {
+    return crowd.count([](const Peer& p) { return p.write_closed; }) == clients;
+  })) << "could not send the requests: "
+      << crowd.summary();
   // Under load: requests in flight (and, for the pool, queued behind two workers).
   // Those the policy takes at once: one for serial, a child each up to its cap for forking.
   const std::size_t taken = !policy.concurrent           ? 1
