@@ -66,6 +66,17 @@ double ms_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
 }
 
+Server::~Server() {
+  if (!log.following()) return;
+  const std::string& text = log.text();
+  for (const char* marker : {"Sanitizer", "runtime error:"}) {
+    if (text.find(marker) != std::string::npos) {
+      ADD_FAILURE() << "sanitizer report from the server: " << text;
+      return;
+    }
+  }
+}
+
 void Server::expect_clean_stop(Duration timeout) {
   const auto status = process.process.stop(SIGTERM, timeout);
   ASSERT_TRUE(status) << "still running " << timeout.count() << " ms after SIGTERM";

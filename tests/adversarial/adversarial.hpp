@@ -84,6 +84,12 @@ double ms_between(Clock::time_point from, Clock::time_point to);
 
 /// A server under test, its stderr in `dir`/NAME.log.
 struct Server {
+  Server(ServerProcess p, ServerLog l) : process(std::move(p)), log(std::move(l)) {}
+  Server(Server&&) = default;
+  /// Fails the test if the server's stderr holds a sanitizer report (the
+  /// sanitizer builds run this suite too; the log file goes with the test's TempDir).
+  ~Server();
+
   ServerProcess process;
   ServerLog log;
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
+#include <utility>
 
 namespace switchboard::test {
 
@@ -41,6 +42,13 @@ std::uint64_t StatsLine::operator[](std::string_view key) const {
     throw std::out_of_range("stats line has no '" + std::string(key) + "': " + text_);
   return it->second;
 }
+
+ServerLog::ServerLog(ServerLog&& other) noexcept
+    : path_(std::exchange(other.path_, {})),
+      text_(std::move(other.text_)),
+      parsed_(other.parsed_),
+      latest_(std::move(other.latest_)),
+      stats_seen_(other.stats_seen_) {}
 
 void ServerLog::read_more() {
   std::ifstream in(path_, std::ios::binary);

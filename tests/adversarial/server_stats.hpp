@@ -33,6 +33,12 @@ class StatsLine {
 class ServerLog {
  public:
   explicit ServerLog(std::string path) : path_(std::move(path)) {}
+  ServerLog(ServerLog&& other) noexcept;  // the moved-from log follows no file
+  ServerLog& operator=(ServerLog&&) = delete;
+  ServerLog(const ServerLog&) = delete;
+  ServerLog& operator=(const ServerLog&) = delete;
+  /// Whether this log follows a file (false once moved from).
+  bool following() const { return !path_.empty(); }
   /// The latest stats line so far, if any.
   std::optional<StatsLine> latest_stats();
   /// Waits for a stats line, printed from now on, for which `pred` holds; nullopt
