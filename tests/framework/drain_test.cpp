@@ -186,8 +186,6 @@ TYPED_TEST(DrainFromHandler, DoesNotDeadlock) {
 // The pool: a connection still queued with no data is idle and ends at once;
 // a queued one with its request already sent is served.
 TEST(DrainPool, QueuedConnectionWithoutDataEndsAtOnce) {
-  GTEST_SKIP() << "framework bug: a queued pool connection without data is not closed at drain "
-                  "(/tmp/switchboard-notes/framework-tests.md #5)";
   ServerOptions options;
   options.threads = 1;
   options.close_timeout = Seconds{60};

@@ -72,6 +72,10 @@ class ThreadPoolMixIn : public Server {
     Server::interrupt_waits();
     pool_.interrupt();
   }
+  void add_policy_stats(ServerStats& stats) const override {
+    Server::add_policy_stats(stats);
+    stats.threads += pool_.workers();
+  }
 
  private:
   detail::WorkerPool pool_{this->options(), this->queued_counter(),

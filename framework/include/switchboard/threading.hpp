@@ -93,6 +93,10 @@ class ThreadingMixIn : public Server {
     Server::interrupt_waits();
     threads_.interrupt();
   }
+  void add_policy_stats(ServerStats& stats) const override {
+    Server::add_policy_stats(stats);
+    stats.threads += threads_.running();
+  }
 
  private:
   void close_threads() {
