@@ -68,6 +68,13 @@ double ms_between(Clock::time_point from, Clock::time_point to) {
 
 Server::~Server() {
   if (!log.following()) return;
+  if (!process.process.reaped()) {
+    // The test ended early. ChildProcess kills the server; kill its forked
+    // children first, or they would outlive it. Stopped, the server cannot
+    // reap them, so their PIDs stay theirs.
+    ::kill(pid(), SIGSTOP);
+    for (const pid_t child : child_pids(pid())) ::kill(child, SIGKILL);
+  }
   const std::string& text = log.text();
   for (const char* marker : {"Sanitizer", "runtime error:"}) {
     if (text.find(marker) != std::string::npos) {

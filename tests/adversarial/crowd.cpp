@@ -241,6 +241,17 @@ std::string Crowd::summary() const {
   }
   std::ostringstream out;
   for (const auto& [key, n] : by) out << (out.tellp() > 0 ? ", " : "") << n << " " << key;
+  // The first few still open, in detail: what a hang looked like.
+  int shown = 0;
+  for (std::size_t i = 0; i < peers_.size() && shown < 3; ++i) {
+    const Peer& p = peers_[i];
+    if (p.ended()) continue;
+    ++shown;
+    out << "; open peer " << i << ": connected=" << p.connected << " sent " << p.sent << "/"
+        << p.outbox.size() << (p.write_closed ? " then half-closed" : "") << " received "
+        << p.received.size() << " bytes";
+    if (p.received.size() <= 64) out << " '" << p.received << "'";
+  }
   return out.str();
 }
 

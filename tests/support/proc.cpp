@@ -86,6 +86,20 @@ std::uint64_t cpu_ticks(pid_t pid) {
   return utime + stime;
 }
 
+std::vector<pid_t> child_pids(pid_t pid) {
+  std::vector<pid_t> children;
+  const std::string tasks = proc_path(pid, "task");
+  DIR* dir = ::opendir(tasks.c_str());
+  if (!dir) return children;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream in(tasks + "/" + entry->d_name + "/children");
+    for (pid_t child; in >> child;) children.push_back(child);
+  }
+  ::closedir(dir);
+  return children;
+}
+
 long ticks_per_second() { return ::sysconf(_SC_CLK_TCK); }
 
 std::size_t count_tcp_sockets(std::uint16_t port, TcpState state) {

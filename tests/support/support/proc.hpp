@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace switchboard::test {
 
@@ -20,6 +21,9 @@ std::size_t rss_kib(pid_t pid);
 std::uint64_t cpu_ticks(pid_t pid);
 /// sysconf(_SC_CLK_TCK).
 long ticks_per_second();
+
+/// The process's children (of all its threads), from /proc/PID/task/*/children.
+std::vector<pid_t> child_pids(pid_t pid);
 
 /// TCP states as /proc/net/tcp writes them.
 enum class TcpState : int {
