@@ -138,6 +138,47 @@ TEST_P(Slowloris, SilentClientsAreClosedAndProgressResetsTheTimeout) {
       .add("trickle_served", trickle[0].received == line);
 }
 
+// Clients that trickle a byte every 100 ms, never finishing a line: progress
+// keeps the idle timeout at bay, the first-request deadline does not.
+TEST_P(Slowloris, SteadyTrickleIsCutByTheFirstRequestDeadline) {
+  const std::size_t slow = sized(4, 32);
+  constexpr auto kDeadline = 500ms;
+  TempDir dir;
+  Server server = start(kEchoServer, "tcp", GetParam(), dir,
+                        {"--idle-timeout", "5", "--first-request-timeout", "0.5", "--threads",
+                         std::to_string(slow + 4), "--stats-interval", "0.1"});
+  Crowd crowd(server.at());
+  crowd.connect(slow);
+  const auto began = Clock::now();
+  while (crowd.count(&Peer::ended) < slow) {
+    ASSERT_LT(ms_between(began, Clock::now()), bound(10s).count())
+        << "trickling clients still open: " << crowd.summary();
+    for (std::size_t i = 0; i < slow; ++i)
+      if (!crowd[i].ended()) crowd.send(i, "x");
+    crowd.drive_for(100ms);
+  }
+  EXPECT_EQ(echo_check(server.at(), dir), "") << "an ordinary client after the trickle";
+  std::vector<double> lived;
+  for (std::size_t i = 0; i < slow; ++i) {
+    EXPECT_EQ(crowd[i].received, "") << "a partial line was echoed";
+    lived.push_back(ms_between(crowd[i].started, crowd[i].ended_at));
+  }
+  std::sort(lived.begin(), lived.end());
+  EXPECT_GE(lived.front(), kDeadline.count() * 0.8) << "closed before the deadline";
+  EXPECT_LE(lived.back(), bound(3s).count()) << "the deadline did not hold";
+  if (!GetParam().process_per_request) {
+    EXPECT_TRUE(server.log.wait_for_stats(
+        [&](const StatsLine& s) { return s["timed_out"] >= slow; }, bound(5s)))
+        << server.log.text();
+  }
+  server.expect_clean_stop();
+  Figures()
+      .add("slow_clients", slow)
+      .add("first_request_timeout_ms", kDeadline.count())
+      .add("lived_ms_min", lived.front())
+      .add("lived_ms_max", lived.back());
+}
+
 INSTANTIATE_TEST_SUITE_P(Adversarial, Slowloris, testing::ValuesIn(policies_where(concurrent)),
                          policy_name);
 

@@ -4,6 +4,7 @@
 // connections (exit within a second), and a second signal that forces the
 // exit (status 128 + signal, never a crash).
 
+#include <poll.h>
 #include <signal.h>
 
 #include <system_error>
@@ -14,65 +15,79 @@ namespace switchboard::test {
 namespace {
 
 // Milliseconds from now until a connect to `l` is refused (the listener is
-// closed); negative if it never was within `timeout`.
-double ms_until_refused(const Listening& l, Duration timeout) {
+// closed); negative if it never was within `timeout`. Between probes it
+// drives `crowd`, if given, so that what its clients see is timed too.
+double ms_until_refused(const Listening& l, Duration timeout, Crowd* crowd = nullptr) {
   const auto began = Clock::now();
-  bool refused = false;
-  eventually(
-      [&] {
-        try {
-          Client probe = Client::tcp(l.host, l.port, 1s);
-        } catch (const std::system_error& e) {
-          refused = e.code() == std::errc::connection_refused;
-        }
-        return refused;
-      },
-      timeout);
-  return refused ? ms_between(began, Clock::now()) : -1;
+  const Deadline deadline(timeout);
+  while (!deadline.expired()) {
+    try {
+      Client probe = Client::tcp(l.host, l.port, 1s);
+    } catch (const std::system_error& e) {
+      if (e.code() == std::errc::connection_refused) return ms_between(began, Clock::now());
+    }
+    if (crowd) {
+      crowd->drive_for(2ms);
+    } else {
+      ::poll(nullptr, 0, 2);  // a breath between probes; the deadline bounds the loop
+    }
+  }
+  return -1;
 }
 
 class SigtermDuringLoad : public testing::TestWithParam<PolicyCase> {};
 
+// Loaded clients each send a line, a 200 ms request and a line, then
+// half-close; a few idle clients connect and send nothing. On SIGTERM the
+// idle ones (queued or not) are closed at once, every loaded one the server
+// accepted is answered in full, and new connects are refused.
 TEST_P(SigtermDuringLoad, EveryAcceptedRequestIsAnsweredOnceAndNewConnectsAreRefused) {
   const PolicyCase& policy = GetParam();
   const std::size_t clients = sized(20, 200);
+  const std::size_t idle = 5;
   TempDir dir;
   Server server = start(kFaultServer, "tcp", policy, dir,
-                        {"--threads", "2", "--max-queued", "1000", "--drain-timeout", "30",
+                        {"--threads", "4", "--max-queued", "1000", "--drain-timeout", "30",
                          "--stats-interval", "0.05"});
   Crowd crowd(server.at());
   crowd.connect(clients);
   std::vector<std::string> sent;
   for (std::size_t i = 0; i < clients; ++i) {
     const std::string n = std::to_string(i);
-    sent.push_back("first " + n + "\nSLEEP30\nlast " + n + "\n");
+    sent.push_back("first " + n + "\nSLEEP200\nlast " + n + "\n");
     crowd.send(i, sent.back(), true);
   }
   ASSERT_TRUE(crowd.drive_until([&] {
     return crowd.count([](const Peer& p) { return p.write_closed; }) == clients;
   })) << "could not send the requests: "
       << crowd.summary();
-  // Under load: requests in flight (and, for the pool, queued behind two workers).
+  const std::size_t first_idle = crowd.connect(idle);
+  ASSERT_TRUE(crowd.wait_connected()) << crowd.summary();
+  // Under load: requests in flight (and, for the pool, queued behind its workers).
   // Those the policy takes at once: one for serial, a child each up to its cap for forking.
+  const std::size_t all = clients + idle;
   const std::size_t taken = !policy.concurrent           ? 1
-                            : policy.process_per_request ? std::min<std::size_t>(clients, 32)
-                                                         : clients;
+                            : policy.process_per_request ? std::min<std::size_t>(all, 32)
+                                                         : all;
   const auto loaded = server.log.wait_for_stats(
       [&](const StatsLine& s) { return s["total"] >= taken; }, bound(10s));
   ASSERT_TRUE(loaded) << server.log.text();
   const std::uint64_t accepted_before_signal = (*loaded)["total"];
 
+  const auto signalled = Clock::now();
   server.process.process.send_signal(SIGTERM);
-  const double refused_ms = ms_until_refused(server.at(), bound(5s));
+  const double refused_ms = ms_until_refused(server.at(), bound(5s), &crowd);
   EXPECT_GE(refused_ms, 0) << "still accepting after SIGTERM";
   EXPECT_LE(refused_ms, bound(200ms + 300ms).count()) << "the listener closed late";
 
   ASSERT_TRUE(crowd.wait_all_ended(bound(30s))) << crowd.summary();
   std::size_t served = 0, refused = 0;
+  Clock::time_point last_served = signalled;
   for (std::size_t i = 0; i < clients; ++i) {
     const Peer& p = crowd[i];
     if (p.ending == Ending::eof && p.received == sent[i]) {
       ++served;
+      last_served = std::max(last_served, p.ended_at);
     } else if (p.received.empty()) {
       ++refused;  // still in the kernel's backlog when the listener closed: never accepted
     } else {
@@ -80,16 +95,28 @@ TEST_P(SigtermDuringLoad, EveryAcceptedRequestIsAnsweredOnceAndNewConnectsAreRef
                     << ": a request lost or answered twice";
     }
   }
-  EXPECT_GE(served, accepted_before_signal) << "an accepted connection was not served";
+  EXPECT_GE(served + idle, accepted_before_signal) << "an accepted connection was not served";
+  double idle_closed_ms = 0;
+  for (std::size_t i = first_idle; i < crowd.size(); ++i) {
+    EXPECT_EQ(crowd[i].received, "");
+    idle_closed_ms = std::max(idle_closed_ms, ms_between(signalled, crowd[i].ended_at));
+    if (last_served > signalled) {
+      EXPECT_LT(crowd[i].ended_at, last_served) << "an idle client waited for the busy ones";
+    }
+  }
+  EXPECT_LE(idle_closed_ms, bound(1s).count());
   const auto status = server.process.process.wait(bound(10s));
   ASSERT_TRUE(status) << "still running after its last request ended";
   EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << server.log.text();
   Figures()
       .add("clients", clients)
+      .add("idle_clients", idle)
       .add("accepted_before_signal", accepted_before_signal)
       .add("served", served)
       .add("refused_never_accepted", refused)
-      .add("refused_after_signal_ms", refused_ms);
+      .add("refused_after_signal_ms", refused_ms)
+      .add("idle_closed_after_signal_ms", idle_closed_ms)
+      .add("last_served_after_signal_ms", ms_between(signalled, last_served));
 }
 
 INSTANTIATE_TEST_SUITE_P(Adversarial, SigtermDuringLoad, testing::ValuesIn(kPolicies), policy_name);
