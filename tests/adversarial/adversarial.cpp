@@ -85,8 +85,8 @@ Server::~Server() {
 }
 
 void Server::expect_clean_stop(Duration timeout) {
-  const auto status = process.process.stop(SIGTERM, timeout);
-  ASSERT_TRUE(status) << "still running " << timeout.count() << " ms after SIGTERM";
+  const auto status = process.process.stop(SIGTERM, bound(timeout));
+  ASSERT_TRUE(status) << "still running " << bound(timeout).count() << " ms after SIGTERM";
   EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << log.text();
 }
 

@@ -95,7 +95,7 @@ struct Server {
 
   pid_t pid() const { return process.process.pid(); }
   const Listening& at() const { return process.listening; }
-  /// SIGTERM and the contract: exit 0 within `timeout`.
+  /// SIGTERM and the contract: exit 0 within `timeout` (stretched under sanitizers).
   void expect_clean_stop(Duration timeout = kTimeout);
 };
 
