@@ -108,6 +108,13 @@ Server start(const std::string& program, const std::string& proto, const PolicyC
   return Server{start_server(program, args, options, bound(kTimeout)), ServerLog(log)};
 }
 
+std::string transport_policy_name(const testing::TestParamInfo<TransportPolicy>& info) {
+  std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
+  for (char& c : name)
+    if (c == '-') c = '_';
+  return name;
+}
+
 Client client_of(const Listening& l, const TempDir& dir, const std::string& name) {
   if (l.scheme == "tcp") return Client::tcp(l.host, l.port);
   if (l.scheme == "udp") return Client::udp(l.host, l.port);

@@ -13,6 +13,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "crowd.hpp"
@@ -111,6 +112,35 @@ Client client_of(const Listening& l, const TempDir& dir, const std::string& name
 
 /// One line sent, the same line back, on a fresh connection; "" on success, else what went wrong.
 std::string echo_check(const Listening& l, const TempDir& dir, Duration timeout = kTimeout);
+
+// --- parameters ----------------------------------------------------------------
+
+inline const std::vector<std::string> kStreamTransports = {"tcp", "unix"};
+inline const std::vector<std::string> kDatagramTransports = {"udp", "unix-dgram"};
+
+/// A transport and a policy: what most scenarios are run for.
+using TransportPolicy = std::tuple<std::string, PolicyCase>;
+/// ("unix-dgram", pool) -> "unix_dgram_pool", for test names.
+std::string transport_policy_name(const testing::TestParamInfo<TransportPolicy>& info);
+/// Each of `transports` with each of `policies`.
+inline auto each_of(const std::vector<std::string>& transports,
+                    const std::vector<PolicyCase>& policies) {
+  return testing::Combine(testing::ValuesIn(transports), testing::ValuesIn(policies));
+}
+
+/// A scenario run for one transport and one policy, in a temporary directory of its own.
+class TransportPolicyTest : public testing::TestWithParam<TransportPolicy> {
+ protected:
+  const std::string& transport() const { return std::get<0>(GetParam()); }
+  const PolicyCase& policy() const { return std::get<1>(GetParam()); }
+  /// start() with this test's transport and policy.
+  Server start_with(const std::string& program, const std::vector<std::string>& extra = {},
+                    const std::string& name = "server") {
+    return start(program, transport(), policy(), dir, extra, name);
+  }
+
+  TempDir dir;
+};
 
 /// "pool" -> "pool", for test names.
 inline std::string policy_name(const testing::TestParamInfo<PolicyCase>& info) {

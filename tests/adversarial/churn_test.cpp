@@ -23,15 +23,14 @@ std::string first_unserved(const Crowd& crowd, const std::vector<std::string>& s
   return "";
 }
 
-class ShortConnections : public testing::TestWithParam<PolicyCase> {};
+class ShortConnections : public TransportPolicyTest {};
 
 TEST_P(ShortConnections, LeaveNoDescriptorThreadOrCloseWaitBehind) {
-  const PolicyCase& policy = GetParam();
+  const PolicyCase& policy = this->policy();
   // A fork per connection costs a millisecond or two: fewer of them.
   const std::size_t n = policy.process_per_request ? sized(500, 5000) : sized(2000, 20000);
   constexpr std::size_t kBatch = 50;
-  TempDir dir;
-  Server server = start(kEchoServer, "tcp", policy, dir);
+  Server server = start_with(kEchoServer);
   ASSERT_EQ(echo_check(server.at(), dir), "");
   const std::size_t fds_before = open_fds(server.pid());
   const std::size_t threads_before = thread_count(server.pid());
@@ -61,14 +60,16 @@ TEST_P(ShortConnections, LeaveNoDescriptorThreadOrCloseWaitBehind) {
       << open_fds(server.pid()) << " descriptors open, " << fds_before << " before";
   EXPECT_TRUE(eventually([&] { return thread_count(server.pid()) <= threads_before; }, bound(10s)))
       << thread_count(server.pid()) << " threads, " << threads_before << " before";
+  const bool tcp = server.at().scheme == "tcp";  // socket states are a TCP matter
   EXPECT_TRUE(eventually(
-      [&] { return count_tcp_sockets(server.at().port, TcpState::close_wait) == 0; }, bound(10s)))
+      [&] { return !tcp || count_tcp_sockets(server.at().port, TcpState::close_wait) == 0; },
+      bound(10s)))
       << count_tcp_sockets(server.at().port, TcpState::close_wait) << " sockets in CLOSE_WAIT";
   const std::size_t rss_after = rss_kib(server.pid());
   if (!sanitized()) {
     EXPECT_LE(rss_after, rss_before + 64 * 1024) << "RSS grew by more than 64 MiB";
   }
-  const std::size_t time_wait = count_tcp_sockets(server.at().port, TcpState::time_wait);
+  const std::size_t time_wait = tcp ? count_tcp_sockets(server.at().port, TcpState::time_wait) : 0;
   const std::size_t fds_after = open_fds(server.pid());
   const std::size_t threads_after = thread_count(server.pid());
   server.expect_clean_stop();
@@ -89,11 +90,12 @@ TEST_P(ShortConnections, LeaveNoDescriptorThreadOrCloseWaitBehind) {
       .add("rss_kib_after", rss_after);
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, ShortConnections, testing::ValuesIn(kPolicies), policy_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, ShortConnections, each_of(kStreamTransports, kPolicies),
+                         transport_policy_name);
 
 // --- vanishing clients ----------------------------------------------------------
 
-class VanishingClients : public testing::TestWithParam<PolicyCase> {};
+class VanishingClients : public TransportPolicyTest {};
 
 // One client holds the only slot (--max-connections 1, block), so the others
 // wait in the kernel's backlog; there they close (FIN) or reset (SO_LINGER 0)
@@ -102,10 +104,8 @@ class VanishingClients : public testing::TestWithParam<PolicyCase> {};
 // accepted. Nothing is left behind and nothing is reported as an error.
 TEST_P(VanishingClients, ConnectAndVanishOrResetBeforeAccept) {
   const std::size_t n = sized(50, 500);  // of each kind
-  TempDir dir;
-  Server server =
-      start(kEchoServer, "tcp", GetParam(), dir,
-            {"--max-connections", "1", "--overload", "block", "--stats-interval", "0.1"});
+  Server server = start_with(
+      kEchoServer, {"--max-connections", "1", "--overload", "block", "--stats-interval", "0.1"});
   ASSERT_EQ(echo_check(server.at(), dir), "");
   const std::size_t fds_before = open_fds(server.pid());
 
@@ -155,20 +155,20 @@ TEST_P(VanishingClients, ConnectAndVanishOrResetBeforeAccept) {
       .add("fds_before", fds_before);
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, VanishingClients, testing::ValuesIn(kPolicies), policy_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, VanishingClients, each_of({"tcp"}, kPolicies),
+                         transport_policy_name);
 
 // --- a burst of connects ----------------------------------------------------------
 
-class ConnectBurst : public testing::TestWithParam<PolicyCase> {};
+class ConnectBurst : public TransportPolicyTest {};
 
 // Far more connects at once than Python's backlog of 5: the backlog holds
 // them, and each is served in full.
 TEST_P(ConnectBurst, EveryConnectionInTheBurstIsServed) {
-  const PolicyCase& policy = GetParam();
+  const PolicyCase& policy = this->policy();
   const std::size_t n = policy.process_per_request ? sized(300, 2000) : sized(1000, 4000);
   SKIP_UNLESS_FDS(n + 100);
-  TempDir dir;
-  Server server = start(kEchoServer, "tcp", policy, dir);
+  Server server = start_with(kEchoServer);
   Crowd crowd(server.at());
   const auto began = Clock::now();
   crowd.connect(n);
@@ -193,7 +193,8 @@ TEST_P(ConnectBurst, EveryConnectionInTheBurstIsServed) {
       .add("served", crowd.count(Ending::eof));
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, ConnectBurst, testing::ValuesIn(kPolicies), policy_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, ConnectBurst, each_of(kStreamTransports, kPolicies),
+                         transport_policy_name);
 
 }  // namespace
 }  // namespace switchboard::test

@@ -15,15 +15,13 @@ namespace {
 
 constexpr rlim_t kServerFds = 256;
 
-class OutOfDescriptors : public testing::TestWithParam<PolicyCase> {};
+class OutOfDescriptors : public TransportPolicyTest {};
 
 TEST_P(OutOfDescriptors, AcceptLoopBacksOffAndRecovers) {
-  const PolicyCase& policy = GetParam();
+  const PolicyCase& policy = this->policy();
   const std::size_t n = sized(1000, 4000);
   SKIP_UNLESS_FDS(n + 100);
-  TempDir dir;
-  Server server =
-      start(kEchoServer, "tcp", policy, dir, {"--idle-timeout", "120", "--stats-interval", "0.2"});
+  Server server = start_with(kEchoServer, {"--idle-timeout", "120", "--stats-interval", "0.2"});
   // What `prlimit --nofile=256` does, applied once the server is up (forked
   // children inherit it too).
   const rlimit limit{kServerFds, kServerFds};
@@ -101,7 +99,8 @@ TEST_P(OutOfDescriptors, AcceptLoopBacksOffAndRecovers) {
       .add("fds_after", fds_after);
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, OutOfDescriptors, testing::ValuesIn(kPolicies), policy_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, OutOfDescriptors, each_of(kStreamTransports, kPolicies),
+                         transport_policy_name);
 
 }  // namespace
 }  // namespace switchboard::test

@@ -13,18 +13,6 @@
 namespace switchboard::test {
 namespace {
 
-const std::vector<std::string> kStreams = {"tcp", "unix"};
-const std::vector<std::string> kDatagrams = {"udp", "unix-dgram"};
-
-using Case = std::tuple<std::string, PolicyCase>;  // transport, policy
-
-std::string case_name(const testing::TestParamInfo<Case>& info) {
-  std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
-  for (char& c : name)
-    if (c == '-') c = '_';
-  return name;
-}
-
 // "127.0.0.1:PORT" for the local end of a TCP or UDP client, as the server sees it.
 std::string local_address(int fd) {
   sockaddr_storage storage{};
@@ -51,7 +39,7 @@ const std::vector<Throw> kThrows = {
 
 // --- streams -------------------------------------------------------------------
 
-class FaultServerStream : public testing::TestWithParam<Case> {
+class FaultServerStream : public testing::TestWithParam<TransportPolicy> {
  protected:
   Server start_fault(const std::vector<std::string>& extra = {}) {
     return start(kFaultServer, std::get<0>(GetParam()), std::get<1>(GetParam()), dir, extra);
@@ -163,14 +151,12 @@ TEST_P(FaultServerStream, OverlongLineEndsTheConnectionQuietly) {
   server.expect_clean_stop();
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, FaultServerStream,
-                         testing::Combine(testing::ValuesIn(kStreams),
-                                          testing::ValuesIn(kPolicies)),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, FaultServerStream, each_of(kStreamTransports, kPolicies),
+                         transport_policy_name);
 
 // --- datagrams -----------------------------------------------------------------
 
-class FaultServerDatagram : public testing::TestWithParam<Case> {
+class FaultServerDatagram : public testing::TestWithParam<TransportPolicy> {
  protected:
   Server start_fault(const std::vector<std::string>& extra = {}) {
     return start(kFaultServer, std::get<0>(GetParam()), std::get<1>(GetParam()), dir, extra);
@@ -259,10 +245,8 @@ TEST_P(FaultServerDatagram, WhoamiNamesTheClient) {
   server.expect_clean_stop();
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, FaultServerDatagram,
-                         testing::Combine(testing::ValuesIn(kDatagrams),
-                                          testing::ValuesIn(kPolicies)),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, FaultServerDatagram, each_of(kDatagramTransports, kPolicies),
+                         transport_policy_name);
 
 }  // namespace
 }  // namespace switchboard::test

@@ -11,14 +11,13 @@ namespace {
 
 const std::vector<std::string> kThrows = {"BOOM", "BOOM42", "OOM"};
 
-class HandlerFaults : public testing::TestWithParam<PolicyCase> {};
+class HandlerFaults : public TransportPolicyTest {};
 
 TEST_P(HandlerFaults, ThrowsUnderLoadEndOnlyTheirOwnConnection) {
-  const PolicyCase& policy = GetParam();
+  const PolicyCase& policy = this->policy();
   const std::size_t clients = sized(24, 120);
   const std::size_t lines = sized(20, 200);
-  TempDir dir;
-  Server server = start(kFaultServer, "tcp", policy, dir, {"--stats-interval", "0.1"});
+  Server server = start_with(kFaultServer, {"--stats-interval", "0.1"});
   Crowd crowd(server.at());
   crowd.connect(clients);
   std::vector<std::string> expected(clients);
@@ -63,7 +62,8 @@ TEST_P(HandlerFaults, ThrowsUnderLoadEndOnlyTheirOwnConnection) {
       .add("error_lines", server.log.count_lines_with("error while serving"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, HandlerFaults, testing::ValuesIn(kPolicies), policy_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, HandlerFaults, each_of(kStreamTransports, kPolicies),
+                         transport_policy_name);
 
 }  // namespace
 }  // namespace switchboard::test

@@ -13,18 +13,16 @@ constexpr std::size_t kWorkers = 8;
 constexpr std::size_t kQueued = 64;
 constexpr std::size_t kSpareThreads = 16;  // main, signal watcher, stats, reaper, ...
 
-class IdleConnections : public testing::TestWithParam<PolicyCase> {};
+class IdleConnections : public TransportPolicyTest {};
 
 TEST_P(IdleConnections, ThreadsStayBoundedAndFreshClientsAreServedOrRefused) {
-  const PolicyCase& policy = GetParam();
+  const PolicyCase& policy = this->policy();
   const std::size_t n = sized(1000, 5000);
   SKIP_UNLESS_FDS(n + 300);
-  TempDir dir;
-  Server server =
-      start(kEchoServer, "tcp", policy, dir,
-            {"--max-connections", std::to_string(kCap), "--overload", "refuse", "--threads",
-             std::to_string(kWorkers), "--max-queued", std::to_string(kQueued), "--idle-timeout",
-             "120", "--stats-interval", "0.1"});
+  Server server = start_with(
+      kEchoServer, {"--max-connections", std::to_string(kCap), "--overload", "refuse", "--threads",
+                    std::to_string(kWorkers), "--max-queued", std::to_string(kQueued),
+                    "--idle-timeout", "120", "--stats-interval", "0.1"});
   ASSERT_EQ(echo_check(server.at(), dir), "");
   ASSERT_TRUE(eventually([&] { return thread_count(server.pid()) <= kWorkers + kSpareThreads; }));
   const std::size_t fds_before = open_fds(server.pid());
@@ -95,7 +93,8 @@ TEST_P(IdleConnections, ThreadsStayBoundedAndFreshClientsAreServedOrRefused) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Adversarial, IdleConnections,
-                         testing::ValuesIn(policies_where(concurrent)), policy_name);
+                         each_of(kStreamTransports, policies_where(concurrent)),
+                         transport_policy_name);
 
 }  // namespace
 }  // namespace switchboard::test

@@ -13,7 +13,7 @@ namespace {
 
 constexpr std::size_t kCap = 8;
 
-class MaxConnections : public testing::TestWithParam<PolicyCase> {
+class MaxConnections : public TransportPolicyTest {
  protected:
   // kCap connections, each served one line (so each is accepted and held).
   void hold(Server& server, Crowd& crowd) {
@@ -34,12 +34,11 @@ class MaxConnections : public testing::TestWithParam<PolicyCase> {
     return {"--max-connections", std::to_string(kCap), "--overload",       overload,
             "--threads",         std::to_string(kCap), "--stats-interval", "0.1"};
   }
-  TempDir dir;
 };
 
 TEST_P(MaxConnections, RefuseClosesTheExtraConnectionsAtOnce) {
   const std::size_t extra = sized(16, 256);
-  Server server = start(kEchoServer, "tcp", GetParam(), dir, flags("refuse"));
+  Server server = start_with(kEchoServer, flags("refuse"));
   Crowd crowd(server.at());
   hold(server, crowd);
   if (HasFatalFailure()) return;
@@ -84,7 +83,7 @@ TEST_P(MaxConnections, RefuseClosesTheExtraConnectionsAtOnce) {
 }
 
 TEST_P(MaxConnections, BlockLeavesTheExtraConnectionInTheBacklog) {
-  Server server = start(kEchoServer, "tcp", GetParam(), dir, flags("block"));
+  Server server = start_with(kEchoServer, flags("block"));
   Crowd crowd(server.at());
   hold(server, crowd);
   if (HasFatalFailure()) return;
@@ -109,8 +108,9 @@ TEST_P(MaxConnections, BlockLeavesTheExtraConnectionInTheBacklog) {
   Figures().add("cap", kCap).add("served_after_slot_freed_ms", served_ms);
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, MaxConnections, testing::ValuesIn(policies_where(concurrent)),
-                         policy_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, MaxConnections,
+                         each_of(kStreamTransports, policies_where(concurrent)),
+                         transport_policy_name);
 
 // --- accounting under overload ---------------------------------------------------
 
@@ -145,7 +145,7 @@ Tally tally(const Crowd& crowd, const std::vector<std::string>& sent) {
   return t;
 }
 
-class OverloadAccounting : public testing::TestWithParam<PolicyCase> {
+class OverloadAccounting : public TransportPolicyTest {
  protected:
   // `n` clients at once, each "SLEEP<ms>" and a line, then a half-close.
   Tally flood(Server& server, std::size_t n, int sleep_ms) {
@@ -159,14 +159,13 @@ class OverloadAccounting : public testing::TestWithParam<PolicyCase> {
     EXPECT_TRUE(crowd.wait_all_ended(bound(60s))) << "clients left hanging: " << crowd.summary();
     return tally(crowd, sent);
   }
-  TempDir dir;
 };
 
 TEST_P(OverloadAccounting, RefuseAccountsForEveryConnectionSent) {
   const std::size_t n = sized(40, 400);
   auto flags = kLimitFlags;
   flags.insert(flags.end(), {"--overload", "refuse"});
-  Server server = start(kFaultServer, "tcp", GetParam(), dir, flags);
+  Server server = start_with(kFaultServer, flags);
   const Tally t = flood(server, n, 100);
   EXPECT_EQ(t.other, 0u) << t.first_other;
   EXPECT_EQ(t.served + t.refused, n);
@@ -187,7 +186,7 @@ TEST_P(OverloadAccounting, BlockServesEveryConnectionSent) {
   const std::size_t n = sized(40, 400);
   auto flags = kLimitFlags;
   flags.insert(flags.end(), {"--overload", "block"});
-  Server server = start(kFaultServer, "tcp", GetParam(), dir, flags);
+  Server server = start_with(kFaultServer, flags);
   const auto began = Clock::now();
   const Tally t = flood(server, n, 20);
   const double elapsed = ms_between(began, Clock::now());
@@ -209,7 +208,8 @@ TEST_P(OverloadAccounting, BlockServesEveryConnectionSent) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Adversarial, OverloadAccounting,
-                         testing::ValuesIn(policies_where(concurrent)), policy_name);
+                         each_of(kStreamTransports, policies_where(concurrent)),
+                         transport_policy_name);
 
 }  // namespace
 }  // namespace switchboard::test

@@ -10,24 +10,16 @@
 namespace switchboard::test {
 namespace {
 
-const std::vector<std::string> kStreams = {"tcp", "unix"};
-using Case = std::tuple<std::string, PolicyCase>;
-
-std::string case_name(const testing::TestParamInfo<Case>& info) {
-  return std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
-}
-
 // --- a 10 MB line ----------------------------------------------------------------
 
-class HugeLine : public testing::TestWithParam<Case> {};
+class HugeLine : public TransportPolicyTest {};
 
 // The line is longer than --max-line (64 KiB by default): the connection ends,
 // nothing of the line comes back, and the server does not hold the 10 MB.
 TEST_P(HugeLine, EndsTheConnectionWithoutEchoingOrBufferingIt) {
   const std::size_t clients = sized(4, 16);
   const std::size_t line_bytes = 10 << 20;
-  TempDir dir;
-  Server server = start(kEchoServer, std::get<0>(GetParam()), std::get<1>(GetParam()), dir);
+  Server server = start_with(kEchoServer);
   ASSERT_EQ(echo_check(server.at(), dir), "");
   const std::size_t rss_before = rss_kib(server.pid());
 
@@ -65,14 +57,12 @@ TEST_P(HugeLine, EndsTheConnectionWithoutEchoingOrBufferingIt) {
       .add("ended_after_ms", elapsed);
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, HugeLine,
-                         testing::Combine(testing::ValuesIn(kStreams),
-                                          testing::ValuesIn(kPolicies)),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, HugeLine, each_of(kStreamTransports, kPolicies),
+                         transport_policy_name);
 
 // --- slowloris ---------------------------------------------------------------------
 
-class Slowloris : public testing::TestWithParam<PolicyCase> {};
+class Slowloris : public TransportPolicyTest {};
 
 // Clients that send one byte, then stay silent longer than --idle-timeout,
 // are closed; a client whose bytes trickle in faster than the timeout is not
@@ -80,10 +70,8 @@ class Slowloris : public testing::TestWithParam<PolicyCase> {};
 TEST_P(Slowloris, SilentClientsAreClosedAndProgressResetsTheTimeout) {
   const std::size_t slow = sized(8, 64);
   constexpr auto kIdle = 500ms;  // five times the trickle's gaps: a busy machine keeps it alive
-  TempDir dir;
-  Server server = start(
-      kEchoServer, "tcp", GetParam(), dir,
-      {"--idle-timeout", "0.5", "--threads", std::to_string(slow + 4), "--stats-interval", "0.1"});
+  Server server = start_with(kEchoServer, {"--idle-timeout", "0.5", "--threads",
+                                           std::to_string(slow + 4), "--stats-interval", "0.1"});
 
   Crowd crowd(server.at());
   crowd.connect(slow);
@@ -123,7 +111,7 @@ TEST_P(Slowloris, SilentClientsAreClosedAndProgressResetsTheTimeout) {
   EXPECT_EQ(trickle[0].received, line) << "progress did not reset the idle timeout";
   // Counted where the connection was served: a forked child's count stays in the child.
   std::optional<StatsLine> stats;
-  if (!GetParam().process_per_request) {
+  if (!policy().process_per_request) {
     stats = server.log.wait_for_stats([&](const StatsLine& s) { return s["timed_out"] >= slow; },
                                       bound(5s));
     EXPECT_TRUE(stats) << "timed-out connections not counted: " << server.log.text();
@@ -143,10 +131,9 @@ TEST_P(Slowloris, SilentClientsAreClosedAndProgressResetsTheTimeout) {
 TEST_P(Slowloris, SteadyTrickleIsCutByTheFirstRequestDeadline) {
   const std::size_t slow = sized(4, 32);
   constexpr auto kDeadline = 500ms;
-  TempDir dir;
-  Server server = start(kEchoServer, "tcp", GetParam(), dir,
-                        {"--idle-timeout", "5", "--first-request-timeout", "0.5", "--threads",
-                         std::to_string(slow + 4), "--stats-interval", "0.1"});
+  Server server =
+      start_with(kEchoServer, {"--idle-timeout", "5", "--first-request-timeout", "0.5", "--threads",
+                               std::to_string(slow + 4), "--stats-interval", "0.1"});
   Crowd crowd(server.at());
   crowd.connect(slow);
   const auto began = Clock::now();
@@ -166,7 +153,7 @@ TEST_P(Slowloris, SteadyTrickleIsCutByTheFirstRequestDeadline) {
   std::sort(lived.begin(), lived.end());
   EXPECT_GE(lived.front(), kDeadline.count() * 0.8) << "closed before the deadline";
   EXPECT_LE(lived.back(), bound(3s).count()) << "the deadline did not hold";
-  if (!GetParam().process_per_request) {
+  if (!policy().process_per_request) {
     EXPECT_TRUE(server.log.wait_for_stats(
         [&](const StatsLine& s) { return s["timed_out"] >= slow; }, bound(5s)))
         << server.log.text();
@@ -179,20 +166,20 @@ TEST_P(Slowloris, SteadyTrickleIsCutByTheFirstRequestDeadline) {
       .add("lived_ms_max", lived.back());
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, Slowloris, testing::ValuesIn(policies_where(concurrent)),
-                         policy_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, Slowloris,
+                         each_of(kStreamTransports, policies_where(concurrent)),
+                         transport_policy_name);
 
 // --- half-close with data still to echo ---------------------------------------------
 
-class HalfClose : public testing::TestWithParam<Case> {};
+class HalfClose : public TransportPolicyTest {};
 
 // Each client sends megabytes of lines and half-closes at once, reading as it
 // goes: everything comes back, in order, then EOF.
 TEST_P(HalfClose, EverythingSentBeforeTheHalfCloseComesBack) {
   const std::size_t clients = sized(4, 16);
   const std::size_t lines = sized(100'000, 500'000);  // 16 bytes each
-  TempDir dir;
-  Server server = start(kEchoServer, std::get<0>(GetParam()), std::get<1>(GetParam()), dir);
+  Server server = start_with(kEchoServer);
   Crowd crowd(server.at());
   crowd.connect(clients);
   std::vector<std::string> sent(clients);
@@ -221,10 +208,8 @@ TEST_P(HalfClose, EverythingSentBeforeTheHalfCloseComesBack) {
            static_cast<double>(clients * sent[0].size()) / (1 << 20) / (elapsed / 1000));
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, HalfClose,
-                         testing::Combine(testing::ValuesIn(kStreams),
-                                          testing::ValuesIn(kPolicies)),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, HalfClose, each_of(kStreamTransports, kPolicies),
+                         transport_policy_name);
 
 }  // namespace
 }  // namespace switchboard::test

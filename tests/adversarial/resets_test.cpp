@@ -9,14 +9,7 @@
 namespace switchboard::test {
 namespace {
 
-const std::vector<std::string> kStreams = {"tcp", "unix"};
-using Case = std::tuple<std::string, PolicyCase>;
-
-std::string case_name(const testing::TestParamInfo<Case>& info) {
-  return std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
-}
-
-class ResetMidReply : public testing::TestWithParam<Case> {};
+class ResetMidReply : public TransportPolicyTest {};
 
 TEST_P(ResetMidReply, ServerSurvivesAndKeepsServing) {
   const std::size_t rounds = sized(4, 32);
@@ -26,9 +19,7 @@ TEST_P(ResetMidReply, ServerSurvivesAndKeepsServing) {
       lines += "a line to echo back, number " + std::to_string(k) + "\n";
     return lines;  // about 7 MB
   }();
-  TempDir dir;
-  Server server = start(kEchoServer, std::get<0>(GetParam()), std::get<1>(GetParam()), dir,
-                        {"--stats-interval", "0.1"});
+  Server server = start_with(kEchoServer, {"--stats-interval", "0.1"});
   std::size_t received_before_reset = 0;
   for (std::size_t r = 0; r < rounds; ++r) {
     Crowd crowd(server.at());
@@ -43,7 +34,7 @@ TEST_P(ResetMidReply, ServerSurvivesAndKeepsServing) {
   }
   ASSERT_TRUE(::kill(server.pid(), 0) == 0) << "the server died";
   // A forked child counts in its own process: the parent's counters cannot see it.
-  if (!std::get<1>(GetParam()).process_per_request) {
+  if (!policy().process_per_request) {
     EXPECT_TRUE(server.log.wait_for_stats(
         [&](const StatsLine& s) { return s["peer_resets"] >= rounds && s["active"] == 0; },
         bound(10s)))
@@ -63,10 +54,8 @@ TEST_P(ResetMidReply, ServerSurvivesAndKeepsServing) {
       .add("peer_resets", latest ? (*latest)["peer_resets"] : 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, ResetMidReply,
-                         testing::Combine(testing::ValuesIn(kStreams),
-                                          testing::ValuesIn(kPolicies)),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, ResetMidReply, each_of(kStreamTransports, kPolicies),
+                         transport_policy_name);
 
 }  // namespace
 }  // namespace switchboard::test

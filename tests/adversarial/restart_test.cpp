@@ -7,18 +7,17 @@
 namespace switchboard::test {
 namespace {
 
-class RestartInTimeWait : public testing::TestWithParam<PolicyCase> {};
+class RestartInTimeWait : public TransportPolicyTest {};
 
 TEST_P(RestartInTimeWait, SamePortBindsAtOnceAndServes) {
   const std::size_t n = 8;  // fewer than the pool's workers: each is served
-  TempDir dir;
-  Server first = start(kEchoServer, "tcp", GetParam(), dir, {}, "first");
+  Server first = start_with(kEchoServer, {}, "first");
   const std::uint16_t port = first.at().port;
   {
     // Idle connections, each served once: the drain closes them from the
     // server's side, which leaves the server's end in TIME_WAIT.
     Crowd crowd(first.at());
-    crowd.connect(GetParam().concurrent ? n : 1);
+    crowd.connect(policy().concurrent ? n : 1);
     for (std::size_t i = 0; i < crowd.size(); ++i) crowd.send(i, "hello\n");
     ASSERT_TRUE(crowd.drive_until([&] {
       return crowd.count([](const Peer& p) { return p.received == "hello\n"; }) == crowd.size();
@@ -30,8 +29,7 @@ TEST_P(RestartInTimeWait, SamePortBindsAtOnceAndServes) {
   ASSERT_GE(time_wait, 1u) << "no TIME_WAIT on port " << port << ": the test proves nothing";
 
   const auto began = Clock::now();
-  Server second =
-      start(kEchoServer, "tcp", GetParam(), dir, {"--port", std::to_string(port)}, "second");
+  Server second = start_with(kEchoServer, {"--port", std::to_string(port)}, "second");
   const double restart_ms = ms_between(began, Clock::now());
   EXPECT_EQ(second.at().port, port);
   EXPECT_EQ(echo_check(second.at(), dir), "");
@@ -39,7 +37,8 @@ TEST_P(RestartInTimeWait, SamePortBindsAtOnceAndServes) {
   Figures().add("time_wait_sockets", time_wait).add("restart_ms", restart_ms);
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, RestartInTimeWait, testing::ValuesIn(kPolicies), policy_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, RestartInTimeWait, each_of({"tcp"}, kPolicies),
+                         transport_policy_name);
 
 }  // namespace
 }  // namespace switchboard::test

@@ -22,9 +22,13 @@ double ms_until_refused(const Listening& l, Duration timeout, Crowd* crowd = nul
   const Deadline deadline(timeout);
   while (!deadline.expired()) {
     try {
-      Client probe = Client::tcp(l.host, l.port, 1s);
+      Client probe =
+          l.scheme == "unix" ? Client::unix_stream(l.path, 1s) : Client::tcp(l.host, l.port, 1s);
     } catch (const std::system_error& e) {
-      if (e.code() == std::errc::connection_refused) return ms_between(began, Clock::now());
+      // A Unix server removes its socket file as it drains: ENOENT is its refusal.
+      if (e.code() == std::errc::connection_refused ||
+          e.code() == std::errc::no_such_file_or_directory)
+        return ms_between(began, Clock::now());
     }
     if (crowd) {
       crowd->drive_for(2ms);
@@ -35,20 +39,18 @@ double ms_until_refused(const Listening& l, Duration timeout, Crowd* crowd = nul
   return -1;
 }
 
-class SigtermDuringLoad : public testing::TestWithParam<PolicyCase> {};
+class SigtermDuringLoad : public TransportPolicyTest {};
 
 // Loaded clients each send a line, a 200 ms request and a line, then
 // half-close; a few idle clients connect and send nothing. On SIGTERM the
 // idle ones (queued or not) are closed at once, every loaded one the server
 // accepted is answered in full, and new connects are refused.
 TEST_P(SigtermDuringLoad, EveryAcceptedRequestIsAnsweredOnceAndNewConnectsAreRefused) {
-  const PolicyCase& policy = GetParam();
+  const PolicyCase& policy = this->policy();
   const std::size_t clients = sized(20, 200);
   const std::size_t idle = 5;
-  TempDir dir;
-  Server server = start(kFaultServer, "tcp", policy, dir,
-                        {"--threads", "4", "--max-queued", "1000", "--drain-timeout", "30",
-                         "--stats-interval", "0.05"});
+  Server server = start_with(kFaultServer, {"--threads", "4", "--max-queued", "1000",
+                                            "--drain-timeout", "30", "--stats-interval", "0.05"});
   Crowd crowd(server.at());
   crowd.connect(clients);
   std::vector<std::string> sent;
@@ -119,18 +121,17 @@ TEST_P(SigtermDuringLoad, EveryAcceptedRequestIsAnsweredOnceAndNewConnectsAreRef
       .add("last_served_after_signal_ms", ms_between(signalled, last_served));
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, SigtermDuringLoad, testing::ValuesIn(kPolicies), policy_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, SigtermDuringLoad, each_of(kStreamTransports, kPolicies),
+                         transport_policy_name);
 
-class SigtermWithIdleConnections : public testing::TestWithParam<PolicyCase> {};
+class SigtermWithIdleConnections : public TransportPolicyTest {};
 
 TEST_P(SigtermWithIdleConnections, ExitsWithinASecond) {
-  const PolicyCase& policy = GetParam();
+  const PolicyCase& policy = this->policy();
   const std::size_t n = sized(1000, 5000);
   SKIP_UNLESS_FDS(n + 100);
-  TempDir dir;
-  Server server = start(kEchoServer, "tcp", policy, dir,
-                        {"--max-queued", std::to_string(n + 100), "--drain-timeout", "30",
-                         "--stats-interval", "0.1"});
+  Server server = start_with(kEchoServer, {"--max-queued", std::to_string(n + 100),
+                                           "--drain-timeout", "30", "--stats-interval", "0.1"});
   Crowd crowd(server.at());
   crowd.connect(n);
   ASSERT_TRUE(crowd.wait_connected(bound(30s))) << crowd.summary();
@@ -158,8 +159,8 @@ TEST_P(SigtermWithIdleConnections, ExitsWithinASecond) {
       .add("exit_ms", exit_ms);
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, SigtermWithIdleConnections, testing::ValuesIn(kPolicies),
-                         policy_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, SigtermWithIdleConnections,
+                         each_of(kStreamTransports, kPolicies), transport_policy_name);
 
 // --- a second signal ----------------------------------------------------------------
 

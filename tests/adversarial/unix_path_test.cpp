@@ -10,17 +10,7 @@
 namespace switchboard::test {
 namespace {
 
-const std::vector<std::string> kUnix = {"unix", "unix-dgram"};
-using Case = std::tuple<std::string, PolicyCase>;
-
-std::string case_name(const testing::TestParamInfo<Case>& info) {
-  std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
-  for (char& c : name)
-    if (c == '-') c = '_';
-  return name;
-}
-
-class UnixPath : public testing::TestWithParam<Case> {
+class UnixPath : public testing::TestWithParam<TransportPolicy> {
  protected:
   int type() const { return std::get<0>(GetParam()) == "unix" ? SOCK_STREAM : SOCK_DGRAM; }
   TempDir dir;
@@ -52,9 +42,8 @@ TEST_P(UnixPath, LiveSocketIsAnErrorAndTheLiveServerGoesOn) {
   Figures().add("second_exit_status", status->code);
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, UnixPath,
-                         testing::Combine(testing::ValuesIn(kUnix), testing::ValuesIn(kPolicies)),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(Adversarial, UnixPath, each_of({"unix", "unix-dgram"}, kPolicies),
+                         transport_policy_name);
 
 }  // namespace
 }  // namespace switchboard::test
