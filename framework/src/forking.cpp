@@ -30,13 +30,16 @@ struct ChildProcesses::State {
   struct Child {
     pid_t pid;
     Socket pidfd;  // not a socket, but the same close-once ownership
+    ConnectionEntry connection;
   };
 
-  // Allocates only when the children outgrow `fds`: an allocation under way
-  // at fork() can leave the child's allocator locked (clang 14's ASan does).
+  // Allocates only when the children outgrow its vectors: an allocation under
+  // way at fork() can leave the child's allocator locked (clang 14's ASan does).
   void reap() {
     std::vector<pollfd> fds;
+    std::vector<Child> exited;  // emptied unlocked: their entries take the server's lock
     fds.reserve(64);
+    exited.reserve(64);
     for (;;) {
       fds.assign(1, {wake.fd(), POLLIN, 0});
       {
@@ -53,19 +56,23 @@ struct ChildProcesses::State {
         std::uint64_t n;
         [[maybe_unused]] auto r = ::read(wake.fd(), &n, sizeof n);
       }
-      std::lock_guard lock(mutex);
-      for (std::size_t i = 1; i < fds.size(); ++i) {
-        if (!fds[i].revents) continue;
-        for (auto it = children.begin(); it != children.end(); ++it) {
-          if (it->pidfd.fd() != fds[i].fd) continue;
-          int status = 0;
-          if (::waitpid(it->pid, &status, WNOHANG) == it->pid) {
-            children.erase(it);
-            changed.notify_all();
+      {
+        std::lock_guard lock(mutex);
+        for (std::size_t i = 1; i < fds.size(); ++i) {
+          if (!fds[i].revents) continue;
+          for (auto it = children.begin(); it != children.end(); ++it) {
+            if (it->pidfd.fd() != fds[i].fd) continue;
+            int status = 0;
+            if (::waitpid(it->pid, &status, WNOHANG) == it->pid) {
+              exited.push_back(std::move(*it));
+              children.erase(it);
+              changed.notify_all();
+            }
+            break;
           }
-          break;
         }
       }
+      exited.clear();
     }
   }
 
@@ -117,10 +124,21 @@ pid_t ChildProcesses::fork() {
   }
   {
     std::lock_guard lock(s.mutex);
-    s.children.push_back({pid, std::move(pidfd)});
+    s.children.push_back({pid, std::move(pidfd), {}});
   }
   s.wake_reaper();
   return pid;
+}
+
+void ChildProcesses::attach(pid_t pid, ConnectionEntry entry) {
+  std::unique_lock lock(state_->mutex);
+  for (auto& c : state_->children) {
+    if (c.pid == pid) {
+      c.connection = std::move(entry);
+      return;
+    }
+  }
+  lock.unlock();  // already reaped: the entry goes now, outside our lock
 }
 
 std::size_t ChildProcesses::active() const {

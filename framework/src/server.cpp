@@ -17,6 +17,7 @@
 #include <new>
 #include <system_error>
 
+#include "connections.hpp"
 #include "counters.hpp"
 #include "switchboard/handler.hpp"
 
@@ -46,7 +47,11 @@ void prepare_unix_path(const Address& address, int type, bool replace_stale) {
 bool is_peer_gone(const std::system_error& e) {
   const int err = e.code().value();
   return e.code().category() == std::generic_category() &&
-         (err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ETIMEDOUT);
+         (err == EPIPE || err == ECONNRESET || err == ENOTCONN);
+}
+
+bool is_timeout(const std::system_error& e) {
+  return e.code().category() == std::generic_category() && e.code().value() == ETIMEDOUT;
 }
 
 }  // namespace
@@ -107,7 +112,26 @@ std::string BaseServer::url() const {
   return (stream ? "tcp://" : "udp://") + address_.to_string();
 }
 
-ServerStats BaseServer::stats() const { return counters_->snapshot(); }
+ServerStats BaseServer::stats() const {
+  const auto& c = *counters_;
+  auto get = [](const detail::Counters::Counter& n) { return n.load(std::memory_order_relaxed); };
+  ServerStats s;
+  s.total_requests = get(c.total_requests);
+  s.connections = active_->size();
+  s.peak_connections = active_->peak();
+  s.active_requests = get(c.active_requests);
+  s.max_active = get(c.max_active);
+  s.queued = get(c.queued);
+  s.refused = get(c.refused);
+  s.rejected = get(c.rejected);
+  s.handler_errors = get(c.handler_errors);
+  s.peer_resets = get(c.peer_resets);
+  s.timed_out = get(c.timed_out);
+  s.accept_errors = get(c.accept_errors);
+  s.dropped_datagrams = get(c.dropped_datagrams);
+  add_policy_stats(s);
+  return s;
+}
 
 std::atomic<std::uint64_t>& BaseServer::queued_counter() { return counters_->queued; }
 
@@ -130,7 +154,7 @@ void BaseServer::serve_forever() {
     }
   } done{*this};
 
-  while (!shutdown_requested() && *socket_) {
+  while (!shutdown_requested() && !socket_closed_.load()) {
     if (wait_ready(-1)) serve_ready(64);
     service_actions();
   }
@@ -157,6 +181,7 @@ void BaseServer::request_stop() noexcept {
   stop_.store(true, std::memory_order_release);
   const std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_.fd(), &one, sizeof one);
+  active_->interrupt();
   interrupt_waits();
 }
 
@@ -178,7 +203,17 @@ void BaseServer::start_drain() noexcept {
   {
     // shutdown(), not close(): the serving thread may be polling this descriptor.
     std::lock_guard lock(socket_mutex_);
-    if (*socket_ && socket_type_ == SOCK_STREAM) ::shutdown(socket_->fd(), SHUT_RDWR);
+    if (*socket_ && socket_type_ == SOCK_STREAM) {
+      ::shutdown(socket_->fd(), SHUT_RDWR);
+      // A TCP listener resets the connections in its backlog; a Unix one keeps
+      // them waiting: end them now as well (their clients see end of file).
+      if (address_.is_unix()) {
+        for (int fd; (fd = ::accept4(socket_->fd(), nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
+          ::close(fd);
+          detail::Counters::bump(counters_->refused);
+        }
+      }
+    }
   }
   drain_connections();
   request_stop();
@@ -205,10 +240,12 @@ std::chrono::steady_clock::time_point BaseServer::close_deadline() {
 void BaseServer::server_close() {
   {
     std::lock_guard lock(socket_mutex_);
-    // Let go rather than close(): a datagram reply in flight shares the socket
-    // (socket_ptr()) and sends on it, and the last one out closes it. A
-    // listener has no other owner: it closes here, refusing new connects.
-    socket_ = std::make_shared<Socket>();
+    // A datagram reply still being sent holds the socket (Request::reply_socket):
+    // closing it under the reply would send it from whatever socket reuses the
+    // number. Policies finish their replies first; if one is still out
+    // (block_on_close off), the socket closes with its last user.
+    if (socket_type_ == SOCK_STREAM || socket_.use_count() == 1) socket_->close();
+    socket_closed_ = true;
   }
   close_deadline();
   drain_connections();
@@ -222,7 +259,7 @@ void BaseServer::server_close() {
 
 // Waits for the socket to be readable or shutdown(); true if readable.
 bool BaseServer::wait_ready(int timeout_ms) {
-  if (!*socket_) return false;
+  if (socket_closed_.load() || !*socket_) return false;
   pollfd fds[2] = {{socket_->fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
   for (;;) {
     const int n = ::poll(fds, 2, timeout_ms);
@@ -239,6 +276,7 @@ bool BaseServer::wait_ready(int timeout_ms) {
 // Serves what is ready, up to `batch` requests, so service_actions() still runs.
 void BaseServer::serve_ready(int batch) {
   for (int i = 0; i < batch && !shutdown_requested(); ++i) {
+    if (!room_for_connection()) return;
     Request request;
     if (!get_request(request)) return;
     detail::Counters::bump(counters_->total_requests);
@@ -246,8 +284,27 @@ void BaseServer::serve_ready(int batch) {
   }
 }
 
+// max_connections with Overload::block: accept nothing until one closes (the
+// kernel backlog holds the rest). False if shutdown() came first.
+bool BaseServer::room_for_connection() {
+  const std::size_t limit = options_.max_connections;
+  if (socket_type_ != SOCK_STREAM || limit == 0 || options_.overload == Overload::refuse ||
+      active_->size() < limit)
+    return true;
+  return active_->wait_below(limit, [this] { return shutdown_requested(); });
+}
+
 void BaseServer::dispatch(Request request) {
   if (shutdown_requested()) return;  // no request is served once shutdown began
+  if (request.connection) {
+    // Overload::refuse; with block, room_for_connection() waited before accepting.
+    const std::size_t limit = options_.max_connections;
+    if (limit != 0 && active_->size() >= limit) {
+      refuse(request);
+      return;
+    }
+    request.entry = active_->add(request.connection.fd(), draining_);
+  }
   if (!verify_request(request)) {
     detail::Counters::bump(counters_->rejected);
     shutdown_request(request);
@@ -263,48 +320,49 @@ void BaseServer::dispatch(Request request) {
 
 bool BaseServer::verify_request(const Request&) { return true; }
 
+// handle_error() from inside a catch block; its own failure must not escape.
+void BaseServer::report_error(const Request& request) noexcept {
+  try {
+    handle_error(request);
+  } catch (...) {
+  }
+}
+
 void BaseServer::process_request(Request request) { finish_and_close(request); }
 
 bool BaseServer::finish_and_close(Request& request) noexcept {
   auto& c = *counters_;
+  if (request.entry) {
+    // Drained while it waited for a worker, with nothing sent: already ended.
+    if (request.entry->cut.load()) {
+      shutdown_request(request);
+      return true;
+    }
+    request.entry->started.store(true);
+    request.entry->drain_fd = child_drain_fd_;
+  }
   const auto active = c.active_requests.fetch_add(1, std::memory_order_relaxed) + 1;
   for (auto seen = c.max_active.load(std::memory_order_relaxed);
        active > seen &&
        !c.max_active.compare_exchange_weak(seen, active, std::memory_order_relaxed);) {
-  }
-  detail::ActiveConnection node;
-  if (request.connection) {
-    node.fd = request.connection.fd();
-    node.draining = &draining_;
-    node.drain_fd = child_drain_fd_;
-    active_->add(node);
-    request.active = &node;
   }
   bool ok = true;
   try {
     finish_request(request);
   } catch (const std::system_error& e) {
     ok = false;
-    if (is_peer_gone(e)) {
+    if (is_timeout(e)) {
+      detail::Counters::bump(c.timed_out);
+    } else if (is_peer_gone(e)) {
       detail::Counters::bump(c.peer_resets);
     } else {
       detail::Counters::bump(c.handler_errors);
-      try {
-        handle_error(request);
-      } catch (...) {
-      }
+      report_error(request);
     }
   } catch (...) {
     ok = false;
     detail::Counters::bump(c.handler_errors);
-    try {
-      handle_error(request);
-    } catch (...) {
-    }
-  }
-  if (request.active) {
-    active_->remove(node);
-    request.active = nullptr;
+    report_error(request);
   }
   try {
     shutdown_request(request);
@@ -332,7 +390,12 @@ void BaseServer::finish_request(Request& request) {
   handler->finish();
 }
 
-void BaseServer::shutdown_request(Request& request) { request.connection.close(); }
+void BaseServer::shutdown_request(Request& request) {
+  if (in_child_) [[maybe_unused]]
+    auto* parents = request.entry.release();  // see close_in_child()
+  request.entry.reset();  // out of the open set before the descriptor number can be reused
+  request.connection.close();
+}
 
 void BaseServer::handle_error(const Request& request) {
   std::string what = "unknown exception";
@@ -381,9 +444,11 @@ bool BaseServer::wait_for_wake(Seconds timeout) {
 }
 
 void BaseServer::close_in_child(int drain_fd) noexcept {
+  in_child_ = true;
   child_drain_fd_ = drain_fd;
-  // A drain on another parent thread may have held the set's lock at fork():
-  // that copy is never unlocked, so it is abandoned (not destroyed) for a fresh one.
+  // A parent thread may have held the set's lock at fork() (a drain, an
+  // admission): that copy is never unlocked, so it is abandoned (not
+  // destroyed) for a fresh one, and the request's entry with it.
   [[maybe_unused]] detail::ActiveSet* parents = active_.release();
   active_ = std::make_unique<detail::ActiveSet>();
   wake_.close();
@@ -392,50 +457,12 @@ void BaseServer::close_in_child(int drain_fd) noexcept {
   created_path_.clear();  // the parent removes it
 }
 
-// --- counters and the active set ---------------------------------------------
+// --- open connections ---------------------------------------------------------
 
-namespace detail {
-
-ServerStats Counters::snapshot() const {
-  auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
-  return {get(total_requests), get(active_requests),  get(max_active),     get(queued),
-          get(refused),        get(rejected),         get(handler_errors), get(peer_resets),
-          get(accept_errors),  get(dropped_datagrams)};
+detail::ConnectionEntry BaseServer::hand_over(Request& request) {
+  if (request.entry) active_->forget_fd(*request.entry);
+  request.connection.close();
+  return std::move(request.entry);
 }
 
-void ActiveSet::add(ActiveConnection& node) {
-  std::lock_guard lock(mutex_);
-  if (!head_.next) head_.next = head_.prev = &head_;
-  node.prev = head_.prev;
-  node.next = &head_;
-  head_.prev->next = &node;
-  head_.prev = &node;
-}
-
-void ActiveSet::remove(ActiveConnection& node) {
-  std::lock_guard lock(mutex_);
-  node.prev->next = node.next;
-  node.next->prev = node.prev;
-  node.prev = node.next = nullptr;
-}
-
-void ActiveSet::shutdown_idle() {
-  std::lock_guard lock(mutex_);
-  if (!head_.next) return;
-  for (auto* n = head_.next; n != &head_; n = n->next) {
-    // Bytes already queued mean a request is arriving: not idle after all.
-    int unread = 0;
-    if (!n->idle.load() || (::ioctl(n->fd, FIONREAD, &unread) == 0 && unread > 0)) continue;
-    n->cut.store(true);
-    ::shutdown(n->fd, SHUT_RD);
-  }
-}
-
-void ActiveSet::shutdown_all() {
-  std::lock_guard lock(mutex_);
-  if (!head_.next) return;
-  for (auto* n = head_.next; n != &head_; n = n->next) ::shutdown(n->fd, SHUT_RDWR);
-}
-
-}  // namespace detail
 }  // namespace switchboard

@@ -83,7 +83,8 @@ class BaseServer {
   const ServerOptions& options() const { return options_; }
   /// A snapshot of the counters. Thread safe.
   ServerStats stats() const;
-  /// The listening (stream) or serving (datagram) socket; empty after server_close().
+  /// The listening (stream) or serving (datagram) socket; closed by server_close()
+  /// (a datagram socket once no reply is still being sent on it).
   const Socket& socket() const { return *socket_; }
   /// SOCK_STREAM or SOCK_DGRAM.
   int socket_type() const { return socket_type_; }
@@ -137,6 +138,12 @@ class BaseServer {
   /// Closes what a forked child must not keep: the listener and the wake
   /// descriptor. Its reader ends at a request boundary once `drain_fd` is readable.
   void close_in_child(int drain_fd) noexcept;
+  /// For a policy that passes the connection to a child process: closes this
+  /// process's descriptor and returns the entry, which keeps the connection
+  /// counted (max_connections) until it is destroyed. Thread safe.
+  detail::ConnectionEntry hand_over(Request& request);
+  /// Adds the policy's figures (threads, processes) to a stats() snapshot.
+  virtual void add_policy_stats(ServerStats&) const {}
   /// The drain's first steps: refuse new connects, end idle connections, stop
   /// serve_forever(). Thread safe; returns at once.
   void start_drain() noexcept;
@@ -157,7 +164,9 @@ class BaseServer {
 
  private:
   void request_stop() noexcept;
+  void report_error(const Request& request) noexcept;
   bool wait_ready(int timeout_ms);
+  bool room_for_connection();
   void serve_ready(int batch);
   void dispatch(Request request);
 
@@ -176,10 +185,12 @@ class BaseServer {
   std::atomic<bool> draining_{false};            // idle connections end (StreamReader reads it)
   std::atomic<std::int64_t> close_deadline_{0};  // steady_clock ticks; 0 = not yet set
   std::mutex socket_mutex_;  // drain() may shut the listener down while server_close() closes it
+  std::atomic<bool> socket_closed_{false};  // server_close() ran (a datagram socket may stay open)
   std::mutex serving_mutex_;
   std::condition_variable serving_done_;
   bool serving_ = false;
   bool cut_ = false;         // the close deadline passed: requests in flight are being cut
+  bool in_child_ = false;    // a forked child: see close_in_child()
   int child_drain_fd_ = -1;  // a forked child's: see close_in_child()
   std::thread::id serving_thread_;
 };
@@ -191,7 +202,13 @@ class StreamServer : public BaseServer {
   bool get_request(Request& request) override;
 
  private:
+  enum class SpareOutcome { refused, nobody_waiting, failed };
+  SpareOutcome refuse_with_spare_descriptor();
+  void report_out_of_descriptors(int err);
+
   Seconds accept_backoff_{0};
+  Socket spare_;  // /dev/null, given up for a moment when out of descriptors
+  bool out_of_descriptors_ = false;
 };
 
 /// Receives datagrams: UDPServer and UnixDatagramServer.

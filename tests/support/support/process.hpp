@@ -25,11 +25,19 @@ struct ExitStatus {
 };
 std::ostream& operator<<(std::ostream& os, const ExitStatus& status);
 
+/// How to start a child beyond its arguments.
+struct SpawnOptions {
+  /// Non-empty: the child's stderr is appended to this file instead of a pipe,
+  /// so that a child that logs a lot never blocks on a pipe nobody reads.
+  std::string stderr_path;
+};
+
 class ChildProcess {
  public:
   /// Starts `program` with `args` (argv[1]...), SIGINT/SIGTERM/SIGPIPE at
   /// their defaults. Throws std::system_error.
-  static ChildProcess spawn(const std::string& program, const std::vector<std::string>& args);
+  static ChildProcess spawn(const std::string& program, const std::vector<std::string>& args,
+                            const SpawnOptions& options = {});
 
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&&) = delete;
@@ -44,7 +52,11 @@ class ChildProcess {
   std::optional<std::string> read_line(Duration timeout = kTimeout);
   /// stdout up to and including the first `marker`; nullopt if it did not come in time.
   std::optional<std::string> read_until(std::string_view marker, Duration timeout = kTimeout);
+  /// stderr up to and including the first `marker`; nullopt if it did not come in time.
+  std::optional<std::string> read_stderr_until(std::string_view marker,
+                                               Duration timeout = kTimeout);
   /// What stdout / stderr hold now, without waiting (after wait(), all the child wrote).
+  /// With SpawnOptions::stderr_path, drain_stderr() reads what the file gained since.
   std::string drain_stdout();
   std::string drain_stderr();
 
@@ -59,11 +71,15 @@ class ChildProcess {
  private:
   ChildProcess() = default;
   bool fill(UniqueFd& fd, std::string& buffer, const Deadline& deadline);
+  std::optional<std::string> read_until(UniqueFd& fd, std::string& buffer, std::string_view marker,
+                                        Duration timeout);
 
   pid_t pid_ = -1;
   UniqueFd pidfd_;  // readable once the child exits: a wait without polling
   UniqueFd stdin_, stdout_, stderr_;
   std::string out_, err_;
+  std::string stderr_path_;
+  std::size_t stderr_read_ = 0;  // bytes of stderr_path_ drain_stderr() returned
   std::optional<ExitStatus> status_;
 };
 
