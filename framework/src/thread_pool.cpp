@@ -119,7 +119,8 @@ struct WorkerPool::State {
   std::condition_variable changed;
   std::atomic<int> waiters{0};
   std::atomic<bool> discard{false};
-  std::vector<std::thread> threads;
+  std::vector<std::thread> threads;     // the constructor's and close()'s alone
+  std::atomic<std::size_t> started{0};  // workers(), from any thread
 };
 
 WorkerPool::WorkerPool(const ServerOptions& options, std::atomic<std::uint64_t>& queued,
@@ -130,8 +131,10 @@ WorkerPool::WorkerPool(const ServerOptions& options, std::atomic<std::uint64_t>&
   const std::size_t n = options.threads;
   state_->threads.reserve(n);
   try {
-    for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t i = 0; i < n; ++i) {
       state_->threads.emplace_back([s = state_.get()] { s->work(); });
+      state_->started.fetch_add(1);
+    }
   } catch (...) {
     close(std::chrono::steady_clock::now(), [] {});
     throw;
@@ -209,6 +212,7 @@ void WorkerPool::close(std::chrono::steady_clock::time_point deadline,
     force();
   }
   for (auto& t : s.threads) t.join();
+  s.started.store(0);
   s.threads.clear();
   if (watchdog.joinable()) {
     {
@@ -220,7 +224,7 @@ void WorkerPool::close(std::chrono::steady_clock::time_point deadline,
   }
 }
 
-std::size_t WorkerPool::workers() const { return state_->threads.size(); }
+std::size_t WorkerPool::workers() const { return state_->started.load(); }
 std::size_t WorkerPool::queued() const { return state_->queued.load(); }
 
 }  // namespace switchboard::detail
