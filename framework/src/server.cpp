@@ -459,6 +459,10 @@ void BaseServer::close_in_child(int drain_fd) noexcept {
 
 // --- open connections ---------------------------------------------------------
 
+void BaseServer::lend_to_child(Request& request) {
+  if (request.entry) active_->forget_fd(*request.entry);
+}
+
 detail::ConnectionEntry BaseServer::hand_over(Request& request) {
   if (request.entry) active_->forget_fd(*request.entry);
   request.connection.close();

@@ -80,6 +80,9 @@ class ForkingMixIn : public Server {
         return;
       }
     }
+    // Before fork(): the child may serve (and a drain begin) before fork()
+    // returns here, and this process must not shut the connection down then.
+    this->lend_to_child(request);
     const pid_t pid = children_.fork();
     if (pid == 0) {
       this->close_in_child(children_.drain_fd());

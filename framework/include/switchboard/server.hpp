@@ -138,6 +138,10 @@ class BaseServer {
   /// Closes what a forked child must not keep: the listener and the wake
   /// descriptor. Its reader ends at a request boundary once `drain_fd` is readable.
   void close_in_child(int drain_fd) noexcept;
+  /// Before a fork() that passes the connection to a child: this process's
+  /// drain and close deadline stop touching its descriptor (a shutdown() here
+  /// would cut the request the child is serving). Thread safe.
+  void lend_to_child(Request& request);
   /// For a policy that passes the connection to a child process: closes this
   /// process's descriptor and returns the entry, which keeps the connection
   /// counted (max_connections) until it is destroyed. Thread safe.
