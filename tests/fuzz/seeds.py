@@ -60,6 +60,26 @@ def peer_addresses():
     ]
 
 
+MAGIC_LINES = [
+    ("boom", b"BOOM\n"),
+    ("boom42-crlf", b"BOOM42\r\n"),
+    ("oom", b"OOM\n"),
+    ("hang", b"HANG\n"),
+    ("whoami", b"WHOAMI\n"),
+    ("sleep", b"SLEEP100\n"),
+    ("sleep-longest", b"SLEEP60000\n"),
+    ("sleep-too-long", b"SLEEP60001\n"),
+    ("sleep-no-digits", b"SLEEP\n"),
+    ("sleep-digit-prefix", b"SLEEP12x\n"),
+    ("sleep-leading-zeros", b"SLEEP0000000000000000000000000000005\n"),
+    ("sleep-overflow", b"SLEEP18446744073709551616\n"),
+    ("lower-case", b"boom\n"),
+    ("trailing-space", b"BOOM \n"),
+    ("no-newline", b"HANG"),
+    ("two-newlines", b"BOOM\n\n"),
+]
+
+
 def write(target, name, data):
     folder = HERE / "corpus" / target
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,6 +93,8 @@ def main():
         write("line_reader", name, header + bytes([len(pieces)]) + bytes(p - 1 for p in pieces) + payload)
     for name, data in peer_addresses():
         write("peer_address", name, data)
+    for name, data in MAGIC_LINES:
+        write("fault_magic_line", name, data)
 
 
 if __name__ == "__main__":
