@@ -32,12 +32,18 @@ symbolizer=/usr/lib/llvm-14/bin/llvm-symbolizer  # file:line in reports
 timings=()
 # Runs "$@" as a named phase and notes how long it took.
 phase() {
-  local name=$1 start=$SECONDS
+  local name=$1 start=$SECONDS rc=0
   shift
   echo "== $name"
-  "$@"
-  timings+=("$(printf '%-22s %4d s' "$name" $((SECONDS - start)))")
+  "$@" || rc=$?
+  local line
+  line=$(printf '%-22s %4d s' "$name" $((SECONDS - start)))
+  if ((rc)); then line+="  FAILED"; fi
+  timings+=("$line")
+  return "$rc"
 }
+# $1 as an absolute path: each test runs in a directory of its own.
+absolute() { if [[ $1 == /* ]]; then echo "$1"; else echo "$PWD/$1"; fi; }
 print_timings() {
   ((${#timings[@]})) || return 0
   echo "== time per phase"
@@ -88,7 +94,8 @@ sanitizer_env() {
 
 # ctest with the sanitizer options; reports from any process fail the run.
 sanitized_ctest() {
-  local dir=$1 kind=$2 reports="$1/sanitizer-reports" rc=0
+  local dir=$1 kind=$2 reports rc=0
+  reports="$(absolute "$1")/sanitizer-reports"
   rm -rf "$reports"
   mkdir -p "$reports"
   (
@@ -103,7 +110,8 @@ sanitized_ctest() {
 # One fuzz target for fuzz_seconds: new inputs go to a scratch corpus next
 # to the build, a crash (or a hang: -timeout) is kept in fuzz-artifacts/.
 fuzz_one() {
-  local exe=$1 dir=$2 name=${1##*/fuzz_}
+  local exe=$1 dir name=${1##*/fuzz_}
+  dir=$(absolute "$2")
   mkdir -p "$dir/fuzz-corpus/$name" "$dir/fuzz-artifacts"
   sanitizer_env "$dir/fuzz-reports"
   "$exe" "$dir/fuzz-corpus/$name" "tests/fuzz/corpus/$name" -max_total_time="$fuzz_seconds" \
