@@ -20,7 +20,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-POLICIES = ["serial", "threading", "pool", "forking"]
+POLICIES = ["serial", "threading", "pool", "forking", "reactor"]
 # name: (proto, mode, conns, size)
 CASES = {
     "tcp-64B-c1": ("tcp", "pingpong", 1, 64),

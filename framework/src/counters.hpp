@@ -24,8 +24,10 @@ struct Counters {
 /// the stack of the thread that serves it.
 struct ActiveConnection {
   int fd = -1;
-  std::atomic<bool> idle{false};  // its reader waits at a request boundary, nothing buffered
-  std::atomic<bool> cut{false};   // the drain shut its reading side down
+  std::atomic<bool> idle{false};     // its reader waits at a request boundary, nothing buffered
+  std::atomic<bool> cut{false};      // the drain shut its reading side down
+  bool parkable = false;             // a restartable handler under the reactor: unwind when idle
+  std::atomic<bool> expired{false};  // the reactor's sweep timed it out while it was parked
   const std::atomic<bool>* draining = nullptr;  // the server's: idle now means finished
   ActiveConnection* prev = nullptr;
   ActiveConnection* next = nullptr;

@@ -1,6 +1,7 @@
 #include "switchboard/stream.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -71,6 +72,11 @@ bool StreamReader::fill() {
   std::size_t n = 0;
   try {
     n = receive(buffer_.data() + old, chunk, boundary);
+  } catch (const Parked&) {
+    buffer_ =
+        std::string();  // at a boundary nothing is buffered: a parked connection holds no buffer
+    start_ = 0;
+    throw;
   } catch (...) {
     buffer_.resize(old);
     throw;
@@ -86,8 +92,12 @@ bool StreamReader::fill() {
 
 // At a request boundary the connection is idle: once the server drains, an
 // idle connection is finished, unless the kernel already holds its next bytes.
+//
+// A restartable handler under the reactor parks there instead of waiting: the
+// Parked exception unwinds handle() and the event loop waits for the bytes.
 std::size_t StreamReader::receive(char* into, std::size_t size, bool boundary) {
   if (!activity_ || !boundary) return socket_->recv_some(into, size);
+  if (activity_->expired.load()) throw_errno(ETIMEDOUT, "read timed out");
   activity_->idle.store(true);  // seq_cst, paired with the drain's store then scan
   struct Busy {
     detail::ActiveConnection* a;
@@ -96,6 +106,11 @@ std::size_t StreamReader::receive(char* into, std::size_t size, bool boundary) {
   if (activity_->draining->load()) {
     const long n = socket_->recv_nowait(into, size);
     return n < 0 ? 0 : static_cast<std::size_t>(n);
+  }
+  if (activity_->parkable) {
+    const long n = socket_->recv_nowait(into, size);
+    if (n < 0) throw Parked{};
+    return static_cast<std::size_t>(n);
   }
   return socket_->recv_some(into, size);
 }

@@ -1,5 +1,7 @@
 #include "server_cli.hpp"
 
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdlib>
@@ -21,7 +23,7 @@ struct Flags {
   int port = 9999;
   std::string path;
   std::string policy = "threading";
-  std::size_t threads = ServerOptions{}.threads;
+  std::size_t threads = 0;  // 0: the policy's default
   std::size_t max_queued = ServerOptions{}.max_queued;
   std::string overload = "block";
   std::size_t max_line = ServerOptions{}.max_line;
@@ -32,17 +34,18 @@ struct Flags {
 };
 
 // Positive counts: CLI11's own check would let "-1" through a size_t as a huge number.
-CLI::Option* count_flag(CLI::App& app, const char* name, std::size_t& value, const char* help) {
-  return app.add_option(name, value, help)
-      ->check(CLI::Validator(
-          [](const std::string& text) -> std::string {
-            if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
-              return "expected a positive whole number, got '" + text + "'";
-            if (text.find_first_not_of('0') == std::string::npos) return "must be at least 1";
-            return {};
-          },
-          "N", "positive"))
-      ->capture_default_str();
+CLI::Option* count_flag(CLI::App& app, const char* name, std::size_t& value, const char* help,
+                        bool show_default = true) {
+  CLI::Option* option = app.add_option(name, value, help);
+  if (show_default) option->capture_default_str();
+  return option->check(CLI::Validator(
+      [](const std::string& text) -> std::string {
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+          return "expected a positive whole number, got '" + text + "'";
+        if (text.find_first_not_of('0') == std::string::npos) return "must be at least 1";
+        return {};
+      },
+      "N", "positive"));
 }
 
 CLI::Option* seconds_flag(CLI::App& app, const char* name, double& value, const char* help) {
@@ -59,9 +62,10 @@ CLI::Option* seconds_flag(CLI::App& app, const char* name, double& value, const 
       ->capture_default_str();
 }
 
-ServerOptions to_options(const Flags& f) {
+ServerOptions to_options(const Flags& f, Policy policy) {
   ServerOptions o;
-  o.threads = f.threads;
+  // --threads: the reactor's event loops; the pool's workers.
+  if (f.threads != 0) (policy == Policy::reactor ? o.loops : o.threads) = f.threads;
   o.max_queued = f.max_queued;
   if (f.overload == "block") {
     o.overload = Overload::block;
@@ -83,6 +87,16 @@ ServerOptions to_options(const Flags& f) {
   return o;
 }
 
+// Every connection is a descriptor: a server meant for thousands of them
+// raises its soft limit as far as the hard limit allows.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 Address to_address(const Flags& f, Transport transport) {
   if (transport == Transport::tcp || transport == Transport::udp)
     return Address(f.host, static_cast<std::uint16_t>(f.port));
@@ -93,8 +107,7 @@ Address to_address(const Flags& f, Transport transport) {
 
 }  // namespace
 
-int run_server(int argc, char** argv, std::string_view description, HandlerFactory stream,
-               HandlerFactory datagram) {
+int run_server(int argc, char** argv, std::string_view description, SampleHandlers handlers) {
   const std::string name =
       argc > 0 ? std::filesystem::path(argv[0]).filename().string() : std::string("server");
   Flags f;
@@ -106,8 +119,11 @@ int run_server(int argc, char** argv, std::string_view description, HandlerFacto
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   app.add_option("--path", f.path, "socket file (unix, unix-dgram)");
-  app.add_option("--policy", f.policy, "serial, threading, pool or forking")->capture_default_str();
-  count_flag(app, "--threads", f.threads, "pool: worker threads");
+  app.add_option("--policy", f.policy, "serial, threading, pool, forking or reactor")
+      ->capture_default_str();
+  count_flag(app, "--threads", f.threads,
+             "pool: worker threads (default 16); reactor: event loops (default one per CPU)",
+             false);
   count_flag(app, "--max-queued", f.max_queued, "pool: connections waiting for a worker");
   app.add_option("--overload", f.overload, "at a limit: block (back-pressure) or refuse")
       ->capture_default_str();
@@ -132,11 +148,16 @@ int run_server(int argc, char** argv, std::string_view description, HandlerFacto
   try {
     const Transport transport = parse_transport(f.proto);
     const Policy policy = parse_policy(f.policy);
-    ServerOptions options = to_options(f);
+    ServerOptions options = to_options(f, policy);
     const Address address = to_address(f, transport);
-    auto server = make_server(transport, policy, address,
-                              is_stream(transport) ? std::move(stream) : std::move(datagram),
-                              std::move(options));
+    const bool reactor = policy == Policy::reactor;
+    HandlerFactory factory =
+        is_stream(transport)
+            ? (reactor && handlers.reactor_stream ? handlers.reactor_stream : handlers.stream)
+            : (reactor && handlers.reactor_datagram ? handlers.reactor_datagram
+                                                    : handlers.datagram);
+    raise_descriptor_limit();
+    auto server = make_server(transport, policy, address, std::move(factory), std::move(options));
     // Installed before the listening line, so that whoever reads it may signal at once.
     StopOnSignals stop(*server);
     std::cout << "listening on " << server->url() << std::endl;

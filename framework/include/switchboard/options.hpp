@@ -35,10 +35,14 @@ struct ServerOptions {
       0};  ///< how long handle_request() waits; 0 = forever (Python's `timeout`)
 
   // Policies.
-  std::size_t threads = 16;       ///< pool workers; each holds one connection while it serves it
+  std::size_t threads = 16;  ///< pool workers (each holds one connection while it serves it);
+                             ///< reactor: workers for blocking-style handlers, started on first use
   std::size_t max_queued = 1024;  ///< pool: requests waiting for a worker (exact)
   std::size_t max_threads = 0;    ///< threading: concurrent handler threads; 0 = unbounded
   std::size_t max_children = 40;  ///< forking: concurrent child processes
+  std::size_t loops =
+      0;  ///< reactor: event loops, one thread each; 0 = one per CPU this process may use
+  bool socket_per_loop = false;  ///< reactor, UDP: each loop reads its own SO_REUSEPORT socket
   Overload overload = Overload::block;  ///< what a full pool queue (or thread/child cap) does
   bool block_on_close = true;           ///< server_close() waits for requests in flight
   Seconds close_timeout{10};  ///< how long it waits before forcing their connections closed

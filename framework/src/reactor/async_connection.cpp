@@ -1,0 +1,214 @@
+#include "async_connection.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "switchboard/socket.hpp"
+#include "switchboard/stream.hpp"
+
+namespace switchboard::detail {
+
+namespace {
+
+// An idle connection holds this much; busy ones grow to what their reads fill.
+constexpr std::size_t kFirstBuffer = 1024;
+constexpr std::size_t kLargestRead = 64 * 1024;
+
+[[noreturn]] void throw_asio(const asio::error_code& ec, const char* what) {
+  // Errno values in the generic category, as Socket's errors are: the
+  // server tells a vanished peer from a handler's error by them.
+  throw std::system_error(ec.value(), std::generic_category(), what);
+}
+
+int protocol_of(int fd) {
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) < 0) throw_errno("getsockname");
+  return local.ss_family;
+}
+
+}  // namespace
+
+AsyncConnection::AsyncConnection(asio::io_context& io, Sweeper& sweeper, int fd, int family,
+                                 const ServerOptions& options, ActiveConnection* node)
+    : socket_(io.get_executor()),
+      sweeper_(sweeper),
+      node_(node),
+      max_line_(options.max_line),
+      timeout_(options.timeout),
+      write_timeout_(options.write_timeout),
+      write_limit_(64 * 1024) {
+  if (family == AF_UNSPEC) family = protocol_of(fd);
+  socket_.assign(asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP), fd);
+  sweeper_.add(*this);
+}
+
+AsyncConnection::~AsyncConnection() {
+  sweeper_.remove(*this);
+  asio::error_code ignored;
+  socket_.release(ignored);
+}
+
+void AsyncConnection::on_sweep() {
+  if (reading_ && timeout_.count() > 0 && sweeper_.expired(read_since_, timeout_)) {
+    read_expired_ = true;
+    asio::error_code ignored;
+    socket_.cancel(ignored);
+  }
+  if (writing_ && write_timeout_.count() > 0 && sweeper_.expired(write_since_, write_timeout_)) {
+    write_expired_ = true;
+    asio::error_code ignored;
+    socket_.cancel(ignored);
+  }
+}
+
+// --- reading -----------------------------------------------------------------
+
+void AsyncConnection::make_room() {
+  if (rbegin_ == rend_) rbegin_ = rend_ = 0;
+  if (rend_ < rcap_) return;
+  if (rbegin_ > 0) {  // unread bytes to the front first
+    std::memmove(rbuf_.get(), rbuf_.get() + rbegin_, rend_ - rbegin_);
+    rend_ -= rbegin_;
+    rbegin_ = 0;
+    if (rend_ < rcap_) return;
+  }
+  const std::size_t cap = rcap_ == 0 ? kFirstBuffer : rcap_ * 2;
+  auto bigger = std::make_unique_for_overwrite<char[]>(cap);
+  if (rend_) std::memcpy(bigger.get(), rbuf_.get(), rend_);
+  rbuf_ = std::move(bigger);
+  rcap_ = cap;
+}
+
+std::string AsyncConnection::take(std::size_t n) {
+  std::string out(rbuf_.get() + rbegin_, n);
+  rbegin_ += n;
+  return out;
+}
+
+// One receive into the buffer (flushing wfile first); false at end of input.
+// At a request boundary the connection is idle: the drain may end it then.
+asio::awaitable<bool> AsyncConnection::fill() {
+  if (eof_) co_return false;
+  if (unsent()) co_await flush();
+  const bool boundary = rbegin_ == rend_;
+  make_room();
+  char* into = rbuf_.get() + rend_;
+  const std::size_t room = std::min(rcap_ - rend_, kLargestRead);
+  if (boundary && node_) {
+    node_->idle.store(true);  // seq_cst, paired with the drain's store then scan
+    if (node_->draining && node_->draining->load()) {
+      node_->idle.store(false, std::memory_order_relaxed);
+      const ssize_t n = ::recv(socket_.native_handle(), into, room, MSG_DONTWAIT);
+      if (n > 0) {
+        rend_ += static_cast<std::size_t>(n);
+        co_return true;
+      }
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
+      eof_ = true;  // drained: nothing more is read
+      co_return false;
+    }
+  }
+  asio::error_code ec;
+  start_wait(reading_, read_since_);
+  const std::size_t n = co_await socket_.async_read_some(
+      asio::buffer(into, room), asio::redirect_error(asio::use_awaitable, ec));
+  reading_ = false;
+  if (boundary && node_) node_->idle.store(false, std::memory_order_relaxed);
+  if (read_expired_) throw_errno(ETIMEDOUT, "read timed out");
+  if (ec == asio::error::eof) {
+    eof_ = true;
+    // Our drain ended the input, not the peer: a partial request is not a request.
+    if (node_ && node_->cut.load()) rend_ = rbegin_;
+    co_return false;
+  }
+  if (ec) throw_asio(ec, "recv");
+  rend_ += n;
+  co_return true;
+}
+
+asio::awaitable<std::string> AsyncConnection::readline() {
+  std::size_t scanned = rbegin_;
+  for (;;) {
+    const char* base = rbuf_.get();
+    const auto* nl =
+        base ? static_cast<const char*>(std::memchr(base + scanned, '\n', rend_ - scanned))
+             : nullptr;
+    if (nl) {
+      const std::size_t end = static_cast<std::size_t>(nl - base) + 1;
+      if (max_line_ && end - rbegin_ > max_line_) throw LineTooLong(max_line_);
+      co_return take(end - rbegin_);
+    }
+    // Only past the limit: a last line of exactly max_line bytes, with no '\n', is allowed.
+    if (max_line_ && rend_ - rbegin_ > max_line_) throw LineTooLong(max_line_);
+    const std::size_t offset = rend_ - rbegin_;
+    if (!co_await fill()) co_return take(rend_ - rbegin_);  // the last line may lack its '\n'
+    scanned = rbegin_ + offset;                             // fill() may have moved the data
+  }
+}
+
+asio::awaitable<std::string> AsyncConnection::read(std::size_t n) {
+  while (buffered() < n && co_await fill()) {
+  }
+  co_return take(std::min(n, buffered()));
+}
+
+asio::awaitable<std::string> AsyncConnection::read_some(std::size_t max) {
+  if (buffered() == 0) co_await fill();
+  co_return take(std::min(max, buffered()));
+}
+
+// --- writing -----------------------------------------------------------------
+
+asio::awaitable<void> AsyncConnection::write(std::string_view data) {
+  if (unsent() + data.size() <= write_limit_) {
+    wbuf_.append(data);
+    co_return;
+  }
+  co_await flush();
+  if (data.size() >= write_limit_) {
+    co_await send_all(data.data(), data.size());  // large writes go straight out, uncopied
+  } else {
+    wbuf_.append(data);
+  }
+}
+
+asio::awaitable<void> AsyncConnection::flush() {
+  if (!unsent()) co_return;
+  // Emptied whatever happens: after a failed send the connection is done for,
+  // and a later flush must not send the same bytes again.
+  struct Clear {
+    AsyncConnection& c;
+    ~Clear() { c.wbuf_.clear(); }
+  } clear{*this};
+  co_await send_all(wbuf_.data(), wbuf_.size());
+}
+
+// Sends directly while the kernel takes it (no suspension on the hot path);
+// waits for room, up to the write timeout, when it does not.
+asio::awaitable<void> AsyncConnection::send_all(const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::send(socket_.native_handle(), data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) {
+      data += n;
+      size -= static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("send");
+    asio::error_code ec;
+    start_wait(writing_, write_since_);
+    co_await socket_.async_wait(Socket::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+    writing_ = false;
+    if (write_expired_) throw_errno(ETIMEDOUT, "write timed out");
+    if (ec) throw_asio(ec, "send");
+  }
+}
+
+}  // namespace switchboard::detail
