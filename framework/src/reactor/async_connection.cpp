@@ -154,7 +154,11 @@ asio::awaitable<std::string> AsyncConnection::readline() {
 }
 
 asio::awaitable<std::string> AsyncConnection::read(std::size_t n) {
-  while (buffered() < n && co_await fill()) {
+  // Not `while (... && co_await fill())`: GCC 12 miscompiles a co_await in a
+  // loop condition (the resumed coroutine hits ud2).
+  while (buffered() < n) {
+    const bool more = co_await fill();
+    if (!more) break;
   }
   co_return take(std::min(n, buffered()));
 }

@@ -142,11 +142,11 @@ asio::awaitable<void> DatagramLoop::receive() {
         request.client_address = Address::from_sockaddr(
             reinterpret_cast<const sockaddr*>(&in_from_[i]), in_[i].msg_hdr.msg_namelen);
       }
-      Counters::bump(ServerAccess::counters(server).total_requests);
       if (size > max_) {  // MSG_TRUNC gave its real size: reported and dropped, never cut
         ServerAccess::datagram_dropped(server, request, size);
         continue;
       }
+      Counters::bump(ServerAccess::counters(server).total_requests);
       request.packet.assign(buffers_.get() + i * max_, size);
       request.reply_socket = socket_;
       std::unique_ptr<AsyncDatagramRequestHandler> handler = admit(request);
