@@ -31,6 +31,7 @@ struct ChildProcesses::State {
   struct Child {
     pid_t pid;
     Socket pidfd;  // not a socket, but the same close-once ownership
+    ConnectionEntry connection;
   };
 
   void reap() {
@@ -46,6 +47,7 @@ struct ChildProcesses::State {
         std::uint64_t n;
         [[maybe_unused]] auto r = ::read(wake.fd(), &n, sizeof n);
       }
+      std::vector<Child> exited;  // destroyed unlocked: their entries take the server's lock
       std::lock_guard lock(mutex);
       for (std::size_t i = 1; i < fds.size(); ++i) {
         if (!fds[i].revents) continue;
@@ -53,6 +55,7 @@ struct ChildProcesses::State {
           if (it->pidfd.fd() != fds[i].fd) continue;
           int status = 0;
           if (::waitpid(it->pid, &status, WNOHANG) == it->pid) {
+            exited.push_back(std::move(*it));
             children.erase(it);
             changed.notify_all();
           }
@@ -120,10 +123,21 @@ pid_t ChildProcesses::fork() {
   }
   {
     std::lock_guard lock(s.mutex);
-    s.children.push_back({pid, std::move(pidfd)});
+    s.children.push_back({pid, std::move(pidfd), {}});
   }
   s.wake_reaper();
   return pid;
+}
+
+void ChildProcesses::attach(pid_t pid, ConnectionEntry entry) {
+  std::unique_lock lock(state_->mutex);
+  for (auto& c : state_->children) {
+    if (c.pid == pid) {
+      c.connection = std::move(entry);
+      return;
+    }
+  }
+  lock.unlock();  // already reaped: the entry goes now, outside our lock
 }
 
 std::size_t ChildProcesses::active() const {

@@ -32,8 +32,13 @@ void send_datagram(const Socket& socket, std::string_view data, const Address& t
 void StreamRequestHandler::setup() {
   Request& r = request();
   if (!r.connection) throw std::logic_error("StreamRequestHandler needs a stream server");
-  wfile = StreamWriter(&r.connection);
-  rfile = StreamReader(&r.connection, &wfile, server().options().max_line, r.active);
+  const ServerOptions& o = server().options();
+  wfile = StreamWriter(&r.connection, o.write_buffer);
+  rfile = StreamReader(&r.connection, &wfile, o.max_line, r.entry.get());
+  if (o.first_request_timeout.count() > 0)
+    rfile.set_first_request_deadline(
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(o.first_request_timeout));
 }
 
 void StreamRequestHandler::finish() { wfile.flush(); }

@@ -19,6 +19,7 @@
 #include <string>
 #include <system_error>
 
+#include "connections.hpp"
 #include "counters.hpp"
 #include "server_access.hpp"
 #include "switchboard/handler.hpp"
@@ -49,7 +50,11 @@ void prepare_unix_path(const Address& address, int type, bool replace_stale) {
 bool is_peer_gone(const std::system_error& e) {
   const int err = e.code().value();
   return e.code().category() == std::generic_category() &&
-         (err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ETIMEDOUT);
+         (err == EPIPE || err == ECONNRESET || err == ENOTCONN);
+}
+
+bool is_timeout(const std::system_error& e) {
+  return e.code().category() == std::generic_category() && e.code().value() == ETIMEDOUT;
 }
 
 }  // namespace
@@ -110,7 +115,26 @@ std::string BaseServer::url() const {
   return (stream ? "tcp://" : "udp://") + address_.to_string();
 }
 
-ServerStats BaseServer::stats() const { return counters_->snapshot(); }
+ServerStats BaseServer::stats() const {
+  const auto& c = *counters_;
+  auto get = [](const detail::Counters::Counter& n) { return n.load(std::memory_order_relaxed); };
+  ServerStats s;
+  s.total_requests = get(c.total_requests);
+  s.connections = active_->size();
+  s.peak_connections = active_->peak();
+  s.active_requests = get(c.active_requests);
+  s.max_active = get(c.max_active);
+  s.queued = get(c.queued);
+  s.refused = get(c.refused);
+  s.rejected = get(c.rejected);
+  s.handler_errors = get(c.handler_errors);
+  s.peer_resets = get(c.peer_resets);
+  s.timed_out = get(c.timed_out);
+  s.accept_errors = get(c.accept_errors);
+  s.dropped_datagrams = get(c.dropped_datagrams);
+  add_policy_stats(s);
+  return s;
+}
 
 std::atomic<std::uint64_t>& BaseServer::queued_counter() { return counters_->queued; }
 
@@ -163,6 +187,7 @@ void BaseServer::request_stop() noexcept {
   stop_.store(true, std::memory_order_release);
   const std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_.fd(), &one, sizeof one);
+  active_->interrupt();
   interrupt_waits();
 }
 
@@ -242,6 +267,7 @@ bool BaseServer::wait_ready(int timeout_ms) {
 // Serves what is ready, up to `batch` requests, so service_actions() still runs.
 void BaseServer::serve_ready(int batch) {
   for (int i = 0; i < batch && !shutdown_requested(); ++i) {
+    if (!room_for_connection()) return;
     Request request;
     if (!get_request(request)) return;
     detail::Counters::bump(counters_->total_requests);
@@ -249,8 +275,27 @@ void BaseServer::serve_ready(int batch) {
   }
 }
 
+// max_connections with Overload::block: accept nothing until one closes (the
+// kernel backlog holds the rest). False if shutdown() came first.
+bool BaseServer::room_for_connection() {
+  const std::size_t limit = options_.max_connections;
+  if (socket_type_ != SOCK_STREAM || limit == 0 || options_.overload == Overload::refuse ||
+      active_->size() < limit)
+    return true;
+  return active_->wait_below(limit, [this] { return shutdown_requested(); });
+}
+
 void BaseServer::dispatch(Request request) {
   if (shutdown_requested()) return;  // no request is served once shutdown began
+  if (request.connection) {
+    // Overload::refuse; with block, room_for_connection() waited before accepting.
+    const std::size_t limit = options_.max_connections;
+    if (limit != 0 && active_->size() >= limit) {
+      refuse(request);
+      return;
+    }
+    request.entry = active_->add(request.connection.fd(), draining_);
+  }
   if (!verify_request(request)) {
     detail::Counters::bump(counters_->rejected);
     shutdown_request(request);
@@ -266,47 +311,48 @@ void BaseServer::dispatch(Request request) {
 
 bool BaseServer::verify_request(const Request&) { return true; }
 
+// handle_error() from inside a catch block; its own failure must not escape.
+void BaseServer::report_error(const Request& request) noexcept {
+  try {
+    handle_error(request);
+  } catch (...) {
+  }
+}
+
 void BaseServer::process_request(Request request) { finish_and_close(request); }
 
 bool BaseServer::finish_and_close(Request& request) noexcept {
   auto& c = *counters_;
+  if (request.entry) {
+    // Drained while it waited for a worker, with nothing sent: already ended.
+    if (request.entry->cut.load()) {
+      shutdown_request(request);
+      return true;
+    }
+    request.entry->started.store(true);
+  }
   const auto active = c.active_requests.fetch_add(1, std::memory_order_relaxed) + 1;
   for (auto seen = c.max_active.load(std::memory_order_relaxed);
        active > seen &&
        !c.max_active.compare_exchange_weak(seen, active, std::memory_order_relaxed);) {
-  }
-  detail::ActiveConnection node;
-  if (request.connection) {
-    node.fd = request.connection.fd();
-    node.draining = &draining_;
-    active_->add(node);
-    request.active = &node;
   }
   bool ok = true;
   try {
     finish_request(request);
   } catch (const std::system_error& e) {
     ok = false;
-    if (is_peer_gone(e)) {
+    if (is_timeout(e)) {
+      detail::Counters::bump(c.timed_out);
+    } else if (is_peer_gone(e)) {
       detail::Counters::bump(c.peer_resets);
     } else {
       detail::Counters::bump(c.handler_errors);
-      try {
-        handle_error(request);
-      } catch (...) {
-      }
+      report_error(request);
     }
   } catch (...) {
     ok = false;
     detail::Counters::bump(c.handler_errors);
-    try {
-      handle_error(request);
-    } catch (...) {
-    }
-  }
-  if (request.active) {
-    active_->remove(node);
-    request.active = nullptr;
+    report_error(request);
   }
   try {
     shutdown_request(request);
@@ -334,7 +380,10 @@ void BaseServer::finish_request(Request& request) {
   handler->finish();
 }
 
-void BaseServer::shutdown_request(Request& request) { request.connection.close(); }
+void BaseServer::shutdown_request(Request& request) {
+  request.entry.reset();  // out of the open set before the descriptor number can be reused
+  request.connection.close();
+}
 
 void BaseServer::handle_error(const Request& request) {
   std::string what = "unknown exception";
@@ -398,6 +447,10 @@ void ServerAccess::handler_failed(BaseServer& s, const Request& r) noexcept {
   try {
     throw;
   } catch (const std::system_error& e) {
+    if (is_timeout(e)) {
+      Counters::bump(c.timed_out);
+      return;
+    }
     if (is_peer_gone(e)) {
       Counters::bump(c.peer_resets);
       return;
@@ -436,50 +489,12 @@ void ServerAccess::wait_for_shutdown(BaseServer& s) {
 
 }  // namespace detail
 
-// --- counters and the active set ---------------------------------------------
+// --- open connections ---------------------------------------------------------
 
-namespace detail {
-
-ServerStats Counters::snapshot() const {
-  auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
-  return {get(total_requests), get(active_requests),  get(max_active),     get(queued),
-          get(refused),        get(rejected),         get(handler_errors), get(peer_resets),
-          get(accept_errors),  get(dropped_datagrams)};
+detail::ConnectionEntry BaseServer::hand_over(Request& request) {
+  if (request.entry) active_->forget_fd(*request.entry);
+  request.connection.close();
+  return std::move(request.entry);
 }
 
-void ActiveSet::add(ActiveConnection& node) {
-  std::lock_guard lock(mutex_);
-  if (!head_.next) head_.next = head_.prev = &head_;
-  node.prev = head_.prev;
-  node.next = &head_;
-  head_.prev->next = &node;
-  head_.prev = &node;
-}
-
-void ActiveSet::remove(ActiveConnection& node) {
-  std::lock_guard lock(mutex_);
-  node.prev->next = node.next;
-  node.next->prev = node.prev;
-  node.prev = node.next = nullptr;
-}
-
-void ActiveSet::shutdown_idle() {
-  std::lock_guard lock(mutex_);
-  if (!head_.next) return;
-  for (auto* n = head_.next; n != &head_; n = n->next) {
-    // Bytes already queued mean a request is arriving: not idle after all.
-    int unread = 0;
-    if (!n->idle.load() || (::ioctl(n->fd, FIONREAD, &unread) == 0 && unread > 0)) continue;
-    n->cut.store(true);
-    ::shutdown(n->fd, SHUT_RD);
-  }
-}
-
-void ActiveSet::shutdown_all() {
-  std::lock_guard lock(mutex_);
-  if (!head_.next) return;
-  for (auto* n = head_.next; n != &head_; n = n->next) ::shutdown(n->fd, SHUT_RDWR);
-}
-
-}  // namespace detail
 }  // namespace switchboard

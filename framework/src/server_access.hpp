@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 
+#include "connections.hpp"
 #include "counters.hpp"
 #include "switchboard/handler.hpp"
 #include "switchboard/server.hpp"

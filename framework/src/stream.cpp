@@ -1,11 +1,13 @@
 #include "switchboard/stream.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
-#include "counters.hpp"
+#include "connections.hpp"
 #include "switchboard/socket.hpp"
 
 namespace switchboard {
@@ -96,6 +98,14 @@ bool StreamReader::fill() {
 // A restartable handler under the reactor parks there instead of waiting: the
 // Parked exception unwinds handle() and the event loop waits for the bytes.
 std::size_t StreamReader::receive(char* into, std::size_t size, bool boundary) {
+  if (deadline_ != std::chrono::steady_clock::time_point{}) {
+    // A parking reader does not wait here: the reactor's sweep keeps the deadline.
+    if (!(activity_ && boundary && activity_->parkable)) {
+      wait_for_first_request();
+    } else if (std::chrono::steady_clock::now() >= deadline_) {
+      throw_errno(ETIMEDOUT, "no complete request before the first-request deadline");
+    }
+  }
   if (!activity_ || !boundary) return socket_->recv_some(into, size);
   if (activity_->expired.load()) throw_errno(ETIMEDOUT, "read timed out");
   activity_->idle.store(true);  // seq_cst, paired with the drain's store then scan
@@ -115,6 +125,28 @@ std::size_t StreamReader::receive(char* into, std::size_t size, bool boundary) {
   return socket_->recv_some(into, size);
 }
 
+void StreamReader::wait_for_first_request() {
+  using namespace std::chrono;
+  for (;;) {
+    const auto left = duration_cast<milliseconds>(deadline_ - steady_clock::now()).count();
+    if (left <= 0) throw_errno(ETIMEDOUT, "no complete request before the first-request deadline");
+    pollfd p{socket_->fd(), POLLIN, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000)));
+    if (n > 0) return;
+    if (n < 0 && errno != EINTR) throw_errno("poll");
+  }
+}
+
+std::string StreamReader::take(std::size_t n) {
+  std::string out(buffer_, start_, n);
+  start_ += n;
+  if (deadline_ != std::chrono::steady_clock::time_point{}) {
+    deadline_ = {};
+    if (activity_) activity_->first_request_read.store(true);
+  }
+  return out;
+}
+
 std::string StreamReader::readline() {
   std::size_t scanned = start_;
   for (;;) {
@@ -123,38 +155,26 @@ std::string StreamReader::readline() {
     if (nl) {
       const std::size_t end = static_cast<std::size_t>(nl - buffer_.data()) + 1;
       if (max_line_ && end - start_ > max_line_) throw LineTooLong(max_line_);
-      std::string line(buffer_, start_, end - start_);
-      start_ = end;
-      return line;
+      return take(end - start_);
     }
     // Only past the limit: a last line of exactly max_line bytes, with no '\n', is allowed.
     if (max_line_ && buffer_.size() - start_ > max_line_) throw LineTooLong(max_line_);
     scanned = buffer_.size();
     const std::size_t offset = scanned - start_;
-    if (!fill()) {  // end of input: the last line may lack its '\n'
-      std::string line(buffer_, start_);
-      start_ = buffer_.size();
-      return line;
-    }
-    scanned = start_ + offset;  // fill() may have moved the data to the front
+    if (!fill()) return take(buffered());  // end of input: the last line may lack its '\n'
+    scanned = start_ + offset;             // fill() may have moved the data to the front
   }
 }
 
 std::string StreamReader::read(std::size_t n) {
   while (buffered() < n && fill()) {
   }
-  const std::size_t take = std::min(n, buffered());
-  std::string out(buffer_, start_, take);
-  start_ += take;
-  return out;
+  return take(std::min(n, buffered()));
 }
 
 std::string StreamReader::read_some(std::size_t max) {
   if (buffered() == 0) fill();
-  const std::size_t take = std::min(max, buffered());
-  std::string out(buffer_, start_, take);
-  start_ += take;
-  return out;
+  return take(std::min(max, buffered()));
 }
 
 }  // namespace switchboard

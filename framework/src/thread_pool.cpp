@@ -1,6 +1,7 @@
 #include "switchboard/thread_pool.hpp"
 
-#include <concurrentqueue/blockingconcurrentqueue.h>
+#include <concurrentqueue/concurrentqueue.h>
+#include <concurrentqueue/lightweightsemaphore.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -14,16 +15,21 @@ namespace switchboard::detail {
 // Idle workers spin only briefly before sleeping: with 16 workers on 2 cores a
 // long spin takes the CPU from the thread that would feed them
 // (bench/micro BM_PoolQueue/16: 293k items/s at moodycamel's 10000 spins, 364k at 100).
-struct QueueTraits : moodycamel::ConcurrentQueueDefaultTraits {
-  static const int MAX_SEMA_SPINS = 100;
-};
+constexpr int kSemaphoreSpins = 100;
 
 // The queue is unbounded; `queued` bounds it exactly (moodycamel's own
 // capacity rounds up to whole blocks). A request with neither a connection nor
 // a reply socket is the sentinel that stops one worker.
+//
+// Wake::when_asleep keeps `awake` (workers that hold a wake-up and take
+// requests without sleeping) and `available` (requests in the queue). A
+// worker leaving gives its wake-up back, then looks at `available`; a producer
+// adds to `available`, then wakes a worker if none is awake. Both sequentially
+// consistent, so one of the two always sees the other: no request is stranded.
 struct WorkerPool::State {
-  State(const ServerOptions& o, std::atomic<std::uint64_t>& q, std::function<void(Request&)> r)
-      : max_queued(o.max_queued), queued(q), run(std::move(r)) {}
+  State(const ServerOptions& o, std::atomic<std::uint64_t>& q, std::function<void(Request&)> r,
+        Wake w)
+      : max_queued(o.max_queued), queued(q), run(std::move(r)), wake(w) {}
 
   bool try_reserve() {
     auto n = queued.load();
@@ -42,26 +48,66 @@ struct WorkerPool::State {
     }
   }
 
+  void push(Request&& request) {
+    if (!queue.enqueue(std::move(request))) throw std::bad_alloc();
+    if (wake == Wake::each) {
+      ready.signal();
+      return;
+    }
+    available.fetch_add(1);
+    int none = 0;
+    if (awake.load() == 0 && awake.compare_exchange_strong(none, 1)) ready.signal();
+  }
+
+  // Serves one request; false for the sentinel.
+  bool serve(Request& request) {
+    if (!request.connection && !request.reply_socket) return false;
+    release();
+    if (discard.load()) {  // past the close deadline: close unserved
+      request = Request{};
+      return true;
+    }
+    run(request);
+    request = Request{};
+    return true;
+  }
+
   void work() {
     moodycamel::ConsumerToken token(queue);
     Request request;
-    for (;;) {
-      queue.wait_dequeue(token, request);
-      if (!request.connection && !request.reply_socket) return;
-      release();
-      if (discard.load()) {  // past the close deadline: close unserved
-        request = Request{};
-        continue;
+    if (wake == Wake::each) {
+      for (;;) {
+        ready.wait();
+        while (!queue.try_dequeue(token, request)) {
+        }  // a wake-up is signalled only after its request is in
+        if (!serve(request)) return;
       }
-      run(request);
-      request = Request{};
+    }
+    for (;;) {
+      ready.wait();  // with a wake-up, counted in `awake` by whoever gave it
+      for (;;) {
+        while (queue.try_dequeue(token, request)) {
+          available.fetch_sub(1);
+          if (!serve(request)) {
+            awake.fetch_sub(1);
+            return;
+          }
+        }
+        awake.fetch_sub(1);
+        if (available.load() == 0) break;  // asleep: the next producer wakes someone
+        awake.fetch_add(1);                // arrived while leaving: take it
+      }
     }
   }
 
   const std::uint64_t max_queued;
   std::atomic<std::uint64_t>& queued;
   std::function<void(Request&)> run;
-  moodycamel::BlockingConcurrentQueue<Request, QueueTraits> queue;
+  const Wake wake;
+  moodycamel::ConcurrentQueue<Request> queue;
+  moodycamel::LightweightSemaphore ready{0, kSemaphoreSpins};
+  std::atomic<int> awake{0};
+  std::atomic<std::int64_t> available{0};
   std::mutex mutex;
   std::condition_variable changed;
   std::atomic<int> waiters{0};
@@ -70,9 +116,9 @@ struct WorkerPool::State {
 };
 
 WorkerPool::WorkerPool(const ServerOptions& options, std::atomic<std::uint64_t>& queued,
-                       std::function<void(Request&)> run) {
+                       std::function<void(Request&)> run, Wake wake) {
   if (options.max_queued == 0) throw std::invalid_argument("max_queued must be at least 1");
-  state_ = std::make_unique<State>(options, queued, std::move(run));
+  state_ = std::make_unique<State>(options, queued, std::move(run), wake);
   if (options.threads == 0) throw std::invalid_argument("a pool needs at least one thread");
   const std::size_t n = options.threads;
   state_->threads.reserve(n);
@@ -101,9 +147,11 @@ bool WorkerPool::submit(Request& request, Overload overload,
     --s.waiters;
     if (!reserved) return false;
   }
-  if (!s.queue.enqueue(std::move(request))) {
+  try {
+    s.push(std::move(request));
+  } catch (...) {
     s.queued.fetch_sub(1);
-    throw std::bad_alloc();
+    throw;
   }
   return true;
 }
@@ -131,7 +179,15 @@ void WorkerPool::close(std::chrono::steady_clock::time_point deadline,
     }
     --s.waiters;
   }
-  for (std::size_t i = 0; i < s.threads.size(); ++i) s.queue.enqueue(Request{});
+  // One sentinel and one wake-up per worker: each stops at its first sentinel.
+  for (std::size_t i = 0; i < s.threads.size(); ++i) {
+    s.queue.enqueue(Request{});
+    if (s.wake == Wake::when_asleep) {
+      s.available.fetch_add(1);
+      s.awake.fetch_add(1);
+    }
+  }
+  s.ready.signal(static_cast<moodycamel::LightweightSemaphore::ssize_t>(s.threads.size()));
   // Requests still running past the deadline have their connections shut down.
   std::thread watchdog;
   std::mutex done_mutex;

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "stats_printer.hpp"
 #include "switchboard/make_server.hpp"
 #include "switchboard/signals.hpp"
 
@@ -25,27 +26,41 @@ struct Flags {
   std::string policy = "threading";
   std::size_t threads = 0;  // 0: the policy's default
   std::size_t max_queued = ServerOptions{}.max_queued;
+  std::size_t max_connections = ServerOptions{}.max_connections;
   std::string overload = "block";
   std::size_t max_line = ServerOptions{}.max_line;
-  double idle_timeout = 0;
-  double write_timeout = 0;
+  double idle_timeout = ServerOptions{}.timeout.count();
+  double write_timeout = ServerOptions{}.write_timeout.count();
+  double first_request_timeout = ServerOptions{}.first_request_timeout.count();
   double drain_timeout = ServerOptions{}.close_timeout.count();
   std::size_t max_datagram = ServerOptions{}.max_datagram;
+  double stats_interval = 0;
 };
 
-// Positive counts: CLI11's own check would let "-1" through a size_t as a huge number.
+// Whole numbers: CLI11's own check would let "-1" through a size_t as a huge number.
 CLI::Option* count_flag(CLI::App& app, const char* name, std::size_t& value, const char* help,
-                        bool show_default = true) {
+                        bool zero_allowed = false, bool show_default = true) {
   CLI::Option* option = app.add_option(name, value, help);
   if (show_default) option->capture_default_str();
   return option->check(CLI::Validator(
-      [](const std::string& text) -> std::string {
+      [zero_allowed](const std::string& text) -> std::string {
         if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
-          return "expected a positive whole number, got '" + text + "'";
-        if (text.find_first_not_of('0') == std::string::npos) return "must be at least 1";
+          return "expected a whole number, got '" + text + "'";
+        if (!zero_allowed && text.find_first_not_of('0') == std::string::npos)
+          return "must be at least 1";
         return {};
       },
-      "N", "positive"));
+      "N", "count"));
+}
+
+// Out of descriptors is the first limit a busy server meets: take what the
+// hard limit allows (as Go and nginx do), so max_connections is the limit.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
 }
 
 CLI::Option* seconds_flag(CLI::App& app, const char* name, double& value, const char* help) {
@@ -75,9 +90,11 @@ ServerOptions to_options(const Flags& f, Policy policy) {
     throw std::invalid_argument("unknown overload '" + f.overload +
                                 "' (expected one of: block, refuse)");
   }
+  o.max_connections = f.max_connections;
   o.max_line = f.max_line;
   o.timeout = Seconds(f.idle_timeout);
   o.write_timeout = Seconds(f.write_timeout);
+  o.first_request_timeout = Seconds(f.first_request_timeout);
   o.close_timeout = Seconds(f.drain_timeout);
   constexpr std::size_t largest_datagram = 16 << 20;  // the server allocates this much up front
   if (f.max_datagram > largest_datagram)
@@ -85,16 +102,6 @@ ServerOptions to_options(const Flags& f, Policy policy) {
                                 " bytes");
   o.max_datagram = f.max_datagram;
   return o;
-}
-
-// Every connection is a descriptor: a server meant for thousands of them
-// raises its soft limit as far as the hard limit allows.
-void raise_descriptor_limit() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &limit);
-  }
 }
 
 Address to_address(const Flags& f, Transport transport) {
@@ -122,9 +129,11 @@ int run_server(int argc, char** argv, std::string_view description, SampleHandle
   app.add_option("--policy", f.policy, "serial, threading, pool, forking or reactor")
       ->capture_default_str();
   count_flag(app, "--threads", f.threads,
-             "pool: worker threads (default 16); reactor: event loops (default one per CPU)",
+             "pool: worker threads (default 16); reactor: event loops (default one per CPU)", false,
              false);
   count_flag(app, "--max-queued", f.max_queued, "pool: connections waiting for a worker");
+  count_flag(app, "--max-connections", f.max_connections,
+             "open connections, queued ones included; 0 = no limit", true);
   app.add_option("--overload", f.overload, "at a limit: block (back-pressure) or refuse")
       ->capture_default_str();
   count_flag(app, "--max-line", f.max_line, "longest line, counting its newline");
@@ -132,9 +141,13 @@ int run_server(int argc, char** argv, std::string_view description, SampleHandle
                "close a connection silent this long; 0 = never");
   seconds_flag(app, "--write-timeout", f.write_timeout,
                "give up on a client not reading this long; 0 = never");
+  seconds_flag(app, "--first-request-timeout", f.first_request_timeout,
+               "close a connection whose first request is not complete by then; 0 = never");
   seconds_flag(app, "--drain-timeout", f.drain_timeout,
                "on SIGINT/SIGTERM, how long requests in flight may finish");
   count_flag(app, "--max-datagram", f.max_datagram, "larger datagrams are dropped");
+  seconds_flag(app, "--stats-interval", f.stats_interval,
+               "print the counters on stderr this often; 0 = never");
 
   try {
     app.parse(argc, argv);
@@ -145,6 +158,7 @@ int run_server(int argc, char** argv, std::string_view description, SampleHandle
     return 2;
   }
 
+  raise_descriptor_limit();
   try {
     const Transport transport = parse_transport(f.proto);
     const Policy policy = parse_policy(f.policy);
@@ -156,10 +170,10 @@ int run_server(int argc, char** argv, std::string_view description, SampleHandle
             ? (reactor && handlers.reactor_stream ? handlers.reactor_stream : handlers.stream)
             : (reactor && handlers.reactor_datagram ? handlers.reactor_datagram
                                                     : handlers.datagram);
-    raise_descriptor_limit();
     auto server = make_server(transport, policy, address, std::move(factory), std::move(options));
     // Installed before the listening line, so that whoever reads it may signal at once.
     StopOnSignals stop(*server);
+    StatsPrinter stats(*server, Seconds(f.stats_interval));
     std::cout << "listening on " << server->url() << std::endl;
     server->serve_forever();
     server->server_close();  // refuses new work now, drains up to --drain-timeout

@@ -130,15 +130,16 @@ TYPED_TEST(Drain, UnfinishedLineIsCutAtTheDeadline) {
       << (e == -1 ? "a part of the cut line was answered" : "errno ") << e;
 }
 
-// Bytes that reached the server before the drain began are not "idle": a
-// half line that arrived just before drain() still completes.
-// A race, so tried on many servers: drain right after the bytes were sent,
-// while the handler's reader may still be waking up to them.
-TYPED_TEST(Drain, HalfLineArrivingJustBeforeDrainIsNotCut) {
-  GTEST_SKIP() << "known gap (hardening issue): a reader preempted after recv() took the bytes "
-                  "but before it marked itself busy can still be cut by the drain's SHUT_RD; "
-                  "FIONREAD narrows the window, a non-destructive wake of idle readers closes it";
+// A half line that reaches the server as the drain begins: usually the
+// reader is busy with it and the line completes; if the reader took the bytes
+// in the very instant the drain ended idle readers, the connection ends. Either
+// way the client sees its whole line answered or no answer and a clean end:
+// never a part of a line, never a hang. (The known gap in README: closing it
+// would cost a second syscall per request at every request boundary.)
+// A race, so tried on many servers.
+TYPED_TEST(Drain, HalfLineArrivingAsDrainBeginsIsAnsweredWholeOrNotAtAll) {
   constexpr int kTries = is_forking_v<TypeParam> ? 20 : 100;
+  int answered = 0;
   for (int i = 0; i < kTries && !this->HasFailure(); ++i) {
     this->TearDown();
     this->hooks = std::make_shared<Hooks>();
@@ -148,15 +149,21 @@ TYPED_TEST(Drain, HalfLineArrivingJustBeforeDrainIsNotCut) {
     this->server->begin_drain();
     try {
       c.send("f\n");
-      EXPECT_EQ(c.recv_line(), "half\n")
-          << "try " << i << ": a half line that came before the drain was cut";
-    } catch (const std::system_error& e) {
-      ADD_FAILURE() << "try " << i << ": the connection was cut: " << e.what();
+    } catch (const std::system_error&) {
+      // A Unix peer that shut its reading side makes our write fail: no answer.
     }
     auto closing = this->drain_and_close();
-    EXPECT_EQ(c.next_eof(), 0);
+    std::string rest;
+    try {
+      rest = c.recv_all();
+    } catch (const std::system_error& e) {  // closed with our "f\n" unread: a reset
+      EXPECT_EQ(e.code(), std::errc::connection_reset) << "try " << i << ": " << e.what();
+    }
+    EXPECT_TRUE(rest.empty() || rest == "half\n") << "try " << i << ": answered " << rest;
+    answered += rest == "half\n";
     ASSERT_EQ(closing.wait_for(kLimit), std::future_status::ready);
   }
+  EXPECT_GT(answered, 0) << "no half line ever completed";
 }
 
 template <class S>
@@ -187,8 +194,6 @@ TYPED_TEST(DrainFromHandler, DoesNotDeadlock) {
 // The pool: a connection still queued with no data is idle and ends at once;
 // a queued one with its request already sent is served.
 TEST(DrainPool, QueuedConnectionWithoutDataEndsAtOnce) {
-  GTEST_SKIP() << "framework bug: a queued pool connection without data is not closed at drain "
-                  "(/tmp/switchboard-notes/framework-tests.md #5)";
   ServerOptions options;
   options.threads = 1;
   options.close_timeout = Seconds{60};

@@ -501,10 +501,10 @@ TEST(Options, TcpNodelayIsOnByDefaultAndCanBeTurnedOff) {
 
 // --- accept() --------------------------------------------------------------------------------
 
-// Out of descriptors, accept() fails with EMFILE while the listener stays
-// readable: the loop backs off (counted) instead of spinning, and serves the
-// connection once a descriptor is free again.
-TEST(Accept, OutOfDescriptorsBacksOffAndRecovers) {
+// Out of descriptors, a waiting client is accepted on the spare descriptor and
+// closed at once: it sees the refusal instead of hanging in the backlog, and
+// the accept loop does not spin. Once descriptors free up, clients are served.
+TEST(Accept, OutOfDescriptorsRefusesAtOnceAndRecovers) {
   auto state = std::make_shared<GateState>();
   switchboard::ThreadingTCPServer server(Address("127.0.0.1", 0),
                                          factory_of<GatedEcho<StreamRequestHandler>>(state));
@@ -531,14 +531,19 @@ TEST(Accept, OutOfDescriptorsBacksOffAndRecovers) {
     ::setrlimit(RLIMIT_NOFILE, &old);
     throw;
   }
-  const bool backed_off = wait_until([&] { return server.stats().accept_errors >= 1; });
+  const int end = second->next_eof();
+  const bool refused = wait_until([&] { return server.stats().refused == 1; });
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  EXPECT_TRUE(end == 0 || end == ECONNRESET) << "the refused client saw " << end;
+  EXPECT_TRUE(refused) << "refused = " << server.stats().refused;
+  EXPECT_GE(server.stats().accept_errors, 1u);
+
   state->gate.open();  // the first handler ends and frees its descriptor
   EXPECT_EQ(first.recv_line(), "first\n");
-  second->send("second\n");
-  EXPECT_EQ(second->recv_line(), "second\n") << "the server did not recover from EMFILE";
-  ::setrlimit(RLIMIT_NOFILE, &old);
-  EXPECT_TRUE(backed_off) << "accept_errors = " << server.stats().accept_errors;
-  EXPECT_LT(server.stats().accept_errors, 100u) << "accept() was retried without backing off";
+  Client third = Client::stream(server.server_address());
+  third.send("third\n");
+  EXPECT_EQ(third.recv_line(), "third\n") << "the server did not recover from EMFILE";
+  EXPECT_LT(server.stats().accept_errors, 100u) << "accept() was retried in a loop";
   ASSERT_TRUE(serving.stop());
 }
 

@@ -209,6 +209,7 @@ TYPED_TEST(Coroutines, ReadTimeoutEndsASilentConnection) {
   this->start(handler<CoLines>, options);
   Client idle = this->greeted();
   EXPECT_EQ(idle.next_eof(), 0) << "the silent connection was not ended";
+  EXPECT_TRUE(wait_until([&] { return this->server->stats().timed_out == 1; }));
   EXPECT_EQ(this->server->stats().handler_errors, 0u);
   EXPECT_EQ(this->hooks->errors.load(), 0);
   Client prompt = this->greeted();
@@ -229,7 +230,7 @@ TYPED_TEST(Coroutines, WriteTimeoutEndsAClientThatStopsReading) {
   options.write_timeout = Seconds{0.1};
   this->start(handler<Flood>, options);
   Client stalled = Client::stream(this->server->server_address());
-  EXPECT_TRUE(wait_until([&] { return this->server->stats().peer_resets == 1; }))
+  EXPECT_TRUE(wait_until([&] { return this->server->stats().timed_out == 1; }))
       << "the handler still writes to a client that does not read";
   EXPECT_EQ(this->server->stats().handler_errors, 0u);
   ASSERT_TRUE(this->serving->stop());
@@ -288,6 +289,42 @@ TYPED_TEST(Coroutines, ShutdownAndCloseAreInstantWithIdleConnections) {
   ASSERT_EQ(closing.wait_for(kLimit), std::future_status::ready);
   for (auto& c : idle) EXPECT_EQ(c.next_eof(), 0);
   EXPECT_FALSE(this->server->socket());
+}
+
+// A client that never completes its first request is cut at the deadline; a
+// prompt one is not, however long it then stays.
+TYPED_TEST(Coroutines, FirstRequestDeadlineEndsADawdler) {
+  ServerOptions options;
+  options.first_request_timeout = Seconds{0.2};
+  this->start(handler<CoLines>, options);
+  Client prompt = this->greeted();
+  prompt.send("prompt\n");
+  ASSERT_EQ(prompt.recv_line(), "prompt\n");
+  Client dawdler = this->greeted();
+  dawdler.send("no newline yet");
+  EXPECT_EQ(dawdler.next_eof(), 0) << "the dawdler was not cut";
+  ASSERT_TRUE(wait_until([&] { return this->server->stats().timed_out == 1; }));
+  prompt.send("still here\n");
+  EXPECT_EQ(prompt.recv_line(), "still here\n");
+  ASSERT_TRUE(this->serving->stop());
+}
+
+// max_connections holds for connections on the loops too.
+TYPED_TEST(Coroutines, MaxConnectionsRefusesPastTheLimit) {
+  ServerOptions options;
+  options.max_connections = 3;
+  options.overload = switchboard::Overload::refuse;
+  this->start(handler<CoLines>, options);
+  std::vector<Client> held;
+  for (int i = 0; i < 3; ++i) held.push_back(this->greeted());
+  Client extra = Client::stream(this->server->server_address());
+  EXPECT_EQ(extra.next_eof(), 0) << "the connection past the limit was not refused";
+  EXPECT_EQ(this->server->stats().refused, 1u);
+  EXPECT_EQ(this->server->stats().connections, 3u);
+  held.pop_back();
+  ASSERT_TRUE(wait_until([&] { return this->server->stats().connections == 2; }));
+  Client again = this->greeted();
+  ASSERT_TRUE(this->serving->stop());
 }
 
 // The same coroutine handler under the blocking policies: handle() runs it to

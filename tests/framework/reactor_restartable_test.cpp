@@ -82,13 +82,16 @@ class Restartables : public ::testing::Test {
   std::unique_ptr<ServeThread> serving;
 };
 
-// Each line waits for the client, so the handler parks between lines and
-// handle() runs again for the next: setup() and finish() still run once.
+// Each line waits until the handler has parked (it is not being served while
+// the connection stays open), and handle() runs again for the next: setup()
+// and finish() still run once.
 TEST_F(Restartables, ParksBetweenRequestsSetupAndFinishOnce) {
   start();
   {
     Client c = greeted();
     for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE(wait_until([&] { return server->stats().active_requests == 0; }))
+          << "the handler holds its worker between requests";
       const std::string line = "line " + std::to_string(i) + "\n";
       c.send(line);
       ASSERT_EQ(c.recv_line(), line);
@@ -98,7 +101,7 @@ TEST_F(Restartables, ParksBetweenRequestsSetupAndFinishOnce) {
   }
   ASSERT_TRUE(calls->finishes.wait_for(1));
   EXPECT_EQ(calls->setups.get(), 1);
-  EXPECT_GE(calls->handles.get(), 2) << "handle() never parked";
+  EXPECT_EQ(calls->handles.get(), 12) << "once at first, once per line, once at the end of input";
   EXPECT_EQ(calls->finishes.get(), 1);
   EXPECT_TRUE(wait_until([&] { return hooks->shutdowns.load() == 1; }));
   EXPECT_EQ(server->stats().handler_errors, 0u);
@@ -166,6 +169,24 @@ TEST_F(Restartables, ParkedPastTheIdleTimeoutSeesATimedOutRead) {
   EXPECT_EQ(c.recv_line(), "timeout\n");
   EXPECT_EQ(c.next_eof(), 0);
   ASSERT_TRUE(calls->finishes.wait_for(1));
+  ASSERT_TRUE(serving->stop());
+}
+
+// A parked connection that never sent its first request is cut at the
+// first-request deadline, without a worker waiting for it.
+TEST_F(Restartables, FirstRequestDeadlineReachesAParkedConnection) {
+  ServerOptions options;
+  options.first_request_timeout = Seconds{0.2};
+  options.threads = 1;
+  start(options);
+  Client dawdler = greeted();  // parked at once, its first request never comes
+  Client prompt = greeted();   // served by the only worker meanwhile
+  prompt.send("prompt\n");
+  ASSERT_EQ(prompt.recv_line(), "prompt\n");
+  EXPECT_EQ(dawdler.recv_line(), "timeout\n");
+  EXPECT_EQ(dawdler.next_eof(), 0);
+  prompt.send("still here\n");
+  EXPECT_EQ(prompt.recv_line(), "still here\n");
   ASSERT_TRUE(serving->stop());
 }
 

@@ -50,23 +50,28 @@ TEST_P(EchoServerBadFlags, ExitsWithOneLineOnStderr) {
 
 INSTANTIATE_TEST_SUITE_P(
     Samples, EchoServerBadFlags,
-    testing::Values(BadFlags{"unknown_proto", {"--proto", "sctp"}, "sctp"},
-                    BadFlags{"unknown_policy", {"--policy", "bogus"}, "bogus"},
-                    BadFlags{"negative_port", {"--port", "-1"}, "--port"},
-                    BadFlags{"port_too_big", {"--port", "70000"}, "--port"},
-                    BadFlags{"port_not_a_number", {"--port", "abc"}, "--port"},
-                    BadFlags{"zero_threads", {"--threads", "0"}, "--threads"},
-                    BadFlags{"negative_threads", {"--threads", "-3"}, "--threads"},
-                    BadFlags{"zero_max_queued", {"--max-queued", "0"}, "--max-queued"},
-                    BadFlags{"unknown_overload", {"--overload", "maybe"}, "maybe"},
-                    BadFlags{"zero_max_line", {"--max-line", "0"}, "--max-line"},
-                    BadFlags{"negative_idle_timeout", {"--idle-timeout", "-1"}, "--idle-timeout"},
-                    BadFlags{
-                        "negative_write_timeout", {"--write-timeout", "-0.5"}, "--write-timeout"},
-                    BadFlags{"nan_drain_timeout", {"--drain-timeout", "nan"}, "--drain-timeout"},
-                    BadFlags{"zero_max_datagram", {"--max-datagram", "0"}, "--max-datagram"},
-                    BadFlags{"unix_without_path", {"--proto", "unix"}, "--path"},
-                    BadFlags{"unknown_flag", {"--no-such-flag"}, "--no-such-flag"}),
+    testing::Values(
+        BadFlags{"unknown_proto", {"--proto", "sctp"}, "sctp"},
+        BadFlags{"unknown_policy", {"--policy", "bogus"}, "bogus"},
+        BadFlags{"negative_port", {"--port", "-1"}, "--port"},
+        BadFlags{"port_too_big", {"--port", "70000"}, "--port"},
+        BadFlags{"port_not_a_number", {"--port", "abc"}, "--port"},
+        BadFlags{"zero_threads", {"--threads", "0"}, "--threads"},
+        BadFlags{"negative_threads", {"--threads", "-3"}, "--threads"},
+        BadFlags{"zero_max_queued", {"--max-queued", "0"}, "--max-queued"},
+        BadFlags{"unknown_overload", {"--overload", "maybe"}, "maybe"},
+        BadFlags{"zero_max_line", {"--max-line", "0"}, "--max-line"},
+        BadFlags{"negative_idle_timeout", {"--idle-timeout", "-1"}, "--idle-timeout"},
+        BadFlags{"negative_write_timeout", {"--write-timeout", "-0.5"}, "--write-timeout"},
+        BadFlags{"nan_drain_timeout", {"--drain-timeout", "nan"}, "--drain-timeout"},
+        BadFlags{"zero_max_datagram", {"--max-datagram", "0"}, "--max-datagram"},
+        BadFlags{"negative_max_connections", {"--max-connections", "-1"}, "--max-connections"},
+        BadFlags{"negative_stats_interval", {"--stats-interval", "-2"}, "--stats-interval"},
+        BadFlags{"negative_first_request_timeout",
+                 {"--first-request-timeout", "-1"},
+                 "--first-request-timeout"},
+        BadFlags{"unix_without_path", {"--proto", "unix"}, "--path"},
+        BadFlags{"unknown_flag", {"--no-such-flag"}, "--no-such-flag"}),
     [](const auto& p) { return p.param.name; });
 
 class EchoServerPortInUse : public testing::TestWithParam<std::string> {};
@@ -88,9 +93,10 @@ TEST(SamplesEchoServer, HelpPrintsUsageAndExitsZero) {
   ASSERT_TRUE(status);
   EXPECT_TRUE(status->exited(0)) << *status;
   const std::string out = server.drain_stdout();
-  for (const char* flag : {"--proto", "--host", "--port", "--path", "--policy", "--threads",
-                           "--max-queued", "--overload", "--max-line", "--idle-timeout",
-                           "--write-timeout", "--drain-timeout", "--max-datagram"})
+  for (const char* flag :
+       {"--proto", "--host", "--port", "--path", "--policy", "--threads", "--max-queued",
+        "--overload", "--max-line", "--idle-timeout", "--write-timeout", "--drain-timeout",
+        "--max-datagram", "--max-connections", "--stats-interval", "--first-request-timeout"})
     EXPECT_NE(out.find(flag), std::string::npos) << flag;
 }
 

@@ -135,14 +135,24 @@ bool ChildProcess::fill(UniqueFd& fd, std::string& buffer, const Deadline& deadl
 }
 
 std::optional<std::string> ChildProcess::read_until(std::string_view marker, Duration timeout) {
+  return read_until(stdout_, out_, marker, timeout);
+}
+
+std::optional<std::string> ChildProcess::read_stderr_until(std::string_view marker,
+                                                           Duration timeout) {
+  return read_until(stderr_, err_, marker, timeout);
+}
+
+std::optional<std::string> ChildProcess::read_until(UniqueFd& fd, std::string& buffer,
+                                                    std::string_view marker, Duration timeout) {
   const Deadline deadline(timeout);
   for (;;) {
-    if (const auto at = out_.find(marker); at != std::string::npos) {
-      std::string head = out_.substr(0, at + marker.size());
-      out_.erase(0, at + marker.size());
+    if (const auto at = buffer.find(marker); at != std::string::npos) {
+      std::string head = buffer.substr(0, at + marker.size());
+      buffer.erase(0, at + marker.size());
       return head;
     }
-    if (!fill(stdout_, out_, deadline)) return std::nullopt;
+    if (!fill(fd, buffer, deadline)) return std::nullopt;
   }
 }
 

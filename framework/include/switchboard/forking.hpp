@@ -27,6 +27,9 @@ class ChildProcesses {
 
   /// fork(): the child's pid in the parent, 0 in the child. Throws std::system_error.
   pid_t fork();
+  /// Keeps `entry` (the child's connection, counted among the server's open
+  /// ones) until the child `pid` has exited.
+  void attach(pid_t pid, ConnectionEntry entry);
   std::size_t active() const;
   /// Waits until fewer than `limit` children run; false if `stopping()` became true.
   bool wait_below(std::size_t limit, const std::function<bool()>& stopping);
@@ -75,7 +78,8 @@ class ForkingMixIn : public Server {
         return;
       }
     }
-    if (children_.fork() == 0) {
+    const pid_t pid = children_.fork();
+    if (pid == 0) {
       this->close_in_child();
       detail::ChildProcesses::drain_on_signal([this] { this->drain_connections(); });
       const bool ok = this->finish_and_close(request);
@@ -83,7 +87,12 @@ class ForkingMixIn : public Server {
       ::_exit(ok ? 0 : 1);
     }
     // The child serves it; shutdown() here would cut the child's connection.
-    request.connection.close();
+    // It counts as open until the child exits.
+    children_.attach(pid, this->hand_over(request));
+  }
+  void add_policy_stats(ServerStats& stats) const override {
+    Server::add_policy_stats(stats);
+    stats.processes += children_.active();
   }
   void interrupt_waits() override {
     Server::interrupt_waits();

@@ -24,11 +24,16 @@ struct ServerOptions {
   bool replace_stale_unix_path = true;  ///< a Unix path nobody listens on is removed before bind
   std::size_t max_datagram = 65507;  ///< larger datagrams are reported and dropped, never truncated
 
-  // Each connection.
-  Seconds timeout{0};                ///< read timeout of a stream connection; 0 = none
-  Seconds write_timeout{0};          ///< write timeout; 0 = none
-  bool tcp_nodelay = true;           ///< TCP_NODELAY on accepted TCP connections
-  std::size_t max_line = 64 * 1024;  ///< readline() limit, counting the '\n'
+  std::size_t max_connections = 8192;  ///< open connections, queued ones included; 0 = no limit
+
+  // Each connection. Finite by default: a silent or stuck client cannot hold
+  // a connection (and, for blocking policies, a thread) forever.
+  Seconds timeout{60};  ///< idle/read timeout of a stream connection, reset by each read; 0 = none
+  Seconds write_timeout{60};             ///< how long a write may wait for a slow reader; 0 = none
+  Seconds first_request_timeout{0};      ///< deadline for the first complete request; 0 = none
+  bool tcp_nodelay = true;               ///< TCP_NODELAY on accepted TCP connections
+  std::size_t max_line = 64 * 1024;      ///< readline() limit, counting the '\n'
+  std::size_t write_buffer = 64 * 1024;  ///< wfile's buffer: what a slow reader can leave unsent
 
   // handle_request()
   Seconds request_timeout{
@@ -43,7 +48,7 @@ struct ServerOptions {
   std::size_t loops =
       0;  ///< reactor: event loops, one thread each; 0 = one per CPU this process may use
   bool socket_per_loop = false;  ///< reactor, UDP: each loop reads its own SO_REUSEPORT socket
-  Overload overload = Overload::block;  ///< what a full pool queue (or thread/child cap) does
+  Overload overload = Overload::block;  ///< what any limit above does when reached
   bool block_on_close = true;           ///< server_close() waits for requests in flight
   Seconds close_timeout{10};  ///< how long it waits before forcing their connections closed
 };

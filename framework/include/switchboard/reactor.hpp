@@ -95,6 +95,10 @@ class ReactorMixIn : public Server {
 
  protected:
   void process_request(Request request) override { core_.serve(std::move(request)); }
+  void add_policy_stats(ServerStats& stats) const override {
+    Server::add_policy_stats(stats);
+    stats.threads += core_.loops() + core_.workers();
+  }
   void serve_until_shutdown() override {
     if constexpr (kDatagram) {
       core_.serve_datagrams();

@@ -141,6 +141,12 @@ class BaseServer {
   bool wait_for_wake(Seconds timeout);
   /// Closes what a forked child must not keep: the listener and the wake descriptor.
   void close_in_child() noexcept;
+  /// For a policy that passes the connection to a child process: closes this
+  /// process's descriptor and returns the entry, which keeps the connection
+  /// counted (max_connections) until it is destroyed. Thread safe.
+  detail::ConnectionEntry hand_over(Request& request);
+  /// Adds the policy's figures (threads, processes) to a stats() snapshot.
+  virtual void add_policy_stats(ServerStats&) const {}
   /// The drain's first steps: refuse new connects, end idle connections, stop
   /// serve_forever(). Thread safe; returns at once.
   void start_drain() noexcept;
@@ -163,7 +169,9 @@ class BaseServer {
   friend struct detail::ServerAccess;  // the reactor's internals (framework/src/reactor/)
 
   void request_stop() noexcept;
+  void report_error(const Request& request) noexcept;
   bool wait_ready(int timeout_ms);
+  bool room_for_connection();
   void serve_ready(int batch);
   void dispatch(Request request);
 
@@ -196,7 +204,13 @@ class StreamServer : public BaseServer {
   bool get_request(Request& request) override;
 
  private:
+  enum class SpareOutcome { refused, nobody_waiting, failed };
+  SpareOutcome refuse_with_spare_descriptor();
+  void report_out_of_descriptors(int err);
+
   Seconds accept_backoff_{0};
+  Socket spare_;  // /dev/null, given up for a moment when out of descriptors
+  bool out_of_descriptors_ = false;
 };
 
 /// Receives datagrams: UDPServer and UnixDatagramServer.

@@ -4,6 +4,7 @@
 // that writes a reply and reads the next request never stalls on its own
 // buffer, and pipelined replies go out in one send.
 
+#include <chrono>
 #include <cstddef>
 #include <stdexcept>
 #include <string>
@@ -74,6 +75,12 @@ class StreamReader {
   std::string read(std::size_t n);
   /// What is buffered, or what one receive brings (at most `max`); "" at end of input.
   std::string read_some(std::size_t max = 64 * 1024);
+  /// Until the first request has been read (a line, read(n) or read_some()
+  /// returned), waiting for input ends at `deadline` with errc::timed_out:
+  /// a client that connects and dawdles cannot hold the connection.
+  void set_first_request_deadline(std::chrono::steady_clock::time_point deadline) {
+    deadline_ = deadline;
+  }
   /// Bytes buffered and not yet returned.
   std::size_t buffered() const { return buffer_.size() - start_; }
   std::size_t max_line() const { return max_line_; }
@@ -81,6 +88,8 @@ class StreamReader {
  private:
   bool fill();  // one receive into the buffer; false at end of input
   std::size_t receive(char* into, std::size_t size, bool boundary);
+  void wait_for_first_request();
+  std::string take(std::size_t n);  // the next n buffered bytes: a request read
 
   Socket* socket_ = nullptr;
   StreamWriter* tie_ = nullptr;
@@ -89,6 +98,7 @@ class StreamReader {
   std::size_t start_ = 0;
   std::size_t max_line_ = 0;
   bool eof_ = false;
+  std::chrono::steady_clock::time_point deadline_{};  // first request; epoch = none
 };
 
 }  // namespace switchboard

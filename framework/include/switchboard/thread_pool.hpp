@@ -1,6 +1,10 @@
 #pragma once
 // ThreadPoolMixIn: options().threads workers fed from a bounded queue (a
-// moodycamel BlockingConcurrentQueue, bounded exactly by a counter).
+// moodycamel ConcurrentQueue, bounded exactly by a counter). A connection
+// wakes a worker of its own, since it holds that worker for its whole life;
+// datagrams are short, so one awake worker takes all that are queued and a
+// sleeping one is woken only when none is awake (a context switch per batch,
+// not per datagram).
 // options().max_queued counts requests waiting for a worker, not those being
 // served. When it is reached, options().overload decides: `block` stops
 // accepting until a worker takes one (the kernel backlog holds the rest);
@@ -14,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <type_traits>
 
 #include "switchboard/server.hpp"
 
@@ -23,9 +28,14 @@ namespace detail {
 /// Worker threads and their queue. Thread safe.
 class WorkerPool {
  public:
+  /// How a queued request wakes a worker.
+  enum class Wake {
+    each,        ///< every request wakes a sleeping worker (connections)
+    when_asleep  ///< only when no worker is awake to take it (datagrams)
+  };
   /// `queued` is the server's counter of requests waiting for a worker.
   WorkerPool(const ServerOptions& options, std::atomic<std::uint64_t>& queued,
-             std::function<void(Request&)> run);
+             std::function<void(Request&)> run, Wake wake = Wake::each);
   ~WorkerPool();
 
   /// Queues `request` (moved from on success). With Overload::block waits for
@@ -72,10 +82,16 @@ class ThreadPoolMixIn : public Server {
     Server::interrupt_waits();
     pool_.interrupt();
   }
+  void add_policy_stats(ServerStats& stats) const override {
+    Server::add_policy_stats(stats);
+    stats.threads += pool_.workers();
+  }
 
  private:
-  detail::WorkerPool pool_{this->options(), this->queued_counter(),
-                           [this](Request& r) { this->finish_and_close(r); }};
+  detail::WorkerPool pool_{
+      this->options(), this->queued_counter(), [this](Request& r) { this->finish_and_close(r); },
+      std::is_base_of_v<DatagramServer, Server> ? detail::WorkerPool::Wake::when_asleep
+                                                : detail::WorkerPool::Wake::each};
 };
 
 using ThreadPoolTCPServer = ThreadPoolMixIn<TCPServer>;

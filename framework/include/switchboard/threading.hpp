@@ -1,7 +1,9 @@
 #pragma once
-// ThreadingMixIn: a new thread for each connection or datagram.
-// Finished threads are joined at the next request, so memory follows
-// concurrency, not the number of requests served. options().max_threads caps
+// ThreadingMixIn: a thread of its own for each connection or datagram. A
+// thread that finished its request waits a moment (kKeepIdle) for the next
+// one instead of exiting, which spares a thread creation per request under
+// load; idle threads then exit and are joined at the next request, so memory
+// follows recent concurrency, not the number of requests served. options().max_threads caps
 // concurrency (0: no cap) with options().overload deciding what happens at it.
 // server_close() waits for handler threads when block_on_close (up to
 // close_timeout, then their connections are shut down and they are joined);
@@ -10,6 +12,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -23,16 +26,20 @@ namespace detail {
 /// The threads a server started per request. Thread safe.
 class HandlerThreads {
  public:
+  /// How long a thread that finished its request waits for another.
+  static constexpr std::chrono::milliseconds kKeepIdle{1000};
+
   explicit HandlerThreads(std::function<void(Request&)> run) : run_(std::move(run)) {}
   ~HandlerThreads() { join_all(); }
 
-  /// Runs the request on a new thread; throws std::system_error if none can be made.
+  /// Runs the request on an idle thread, or a new one; throws
+  /// std::system_error if none can be made.
   void start(Request request);
   /// Joins threads that have finished.
   void prune();
-  /// Threads still running their request.
+  /// Threads running a request.
   std::size_t running() const;
-  /// Thread objects held, running or finished and not yet joined.
+  /// Thread objects held: running, idle, or finished and not yet joined.
   std::size_t tracked() const;
   /// Waits until fewer than `limit` run; false if `stopping()` became true.
   bool wait_below(std::size_t limit, const std::function<bool()>& stopping);
@@ -44,11 +51,17 @@ class HandlerThreads {
   void join_all();
 
  private:
+  void serve(std::list<std::thread>::iterator self, Request request);
+
   std::function<void(Request&)> run_;
   mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  std::list<std::thread> running_;
+  std::condition_variable changed_;  // a request ended, or a thread finished
+  std::condition_variable handed_;   // a request for an idle thread, or closing
+  std::list<std::thread> threads_;   // running or idle
   std::list<std::thread> finished_;
+  std::deque<Request> handoff_;  // requests given to idle threads, not yet taken
+  std::size_t idle_ = 0;         // idle threads no request is promised to
+  bool closing_ = false;
 };
 
 }  // namespace detail
@@ -92,6 +105,10 @@ class ThreadingMixIn : public Server {
   void interrupt_waits() override {
     Server::interrupt_waits();
     threads_.interrupt();
+  }
+  void add_policy_stats(ServerStats& stats) const override {
+    Server::add_policy_stats(stats);
+    stats.threads += threads_.running();
   }
 
  private:

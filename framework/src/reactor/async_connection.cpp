@@ -43,7 +43,7 @@ AsyncConnection::AsyncConnection(asio::io_context& io, Sweeper& sweeper, int fd,
       max_line_(options.max_line),
       timeout_(options.timeout),
       write_timeout_(options.write_timeout),
-      write_limit_(64 * 1024) {
+      write_limit_(options.write_buffer) {
   if (family == AF_UNSPEC) family = protocol_of(fd);
   socket_.assign(asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP), fd);
   sweeper_.add(*this);
@@ -58,6 +58,12 @@ AsyncConnection::~AsyncConnection() {
 void AsyncConnection::on_sweep() {
   if (reading_ && timeout_.count() > 0 && sweeper_.expired(read_since_, timeout_)) {
     read_expired_ = true;
+    asio::error_code ignored;
+    socket_.cancel(ignored);
+  }
+  if (reading_ && first_deadline_ != std::chrono::steady_clock::time_point{} &&
+      sweeper_.time() >= first_deadline_) {
+    first_expired_ = true;
     asio::error_code ignored;
     socket_.cancel(ignored);
   }
@@ -87,6 +93,8 @@ void AsyncConnection::make_room() {
 }
 
 std::string AsyncConnection::take(std::size_t n) {
+  first_deadline_ = {};  // a request was read
+  if (n == 0) return {};
   std::string out(rbuf_.get() + rbegin_, n);
   rbegin_ += n;
   return out;
@@ -122,6 +130,8 @@ asio::awaitable<bool> AsyncConnection::fill() {
   reading_ = false;
   if (boundary && node_) node_->idle.store(false, std::memory_order_relaxed);
   if (read_expired_) throw_errno(ETIMEDOUT, "read timed out");
+  if (first_expired_)
+    throw_errno(ETIMEDOUT, "no complete request before the first-request deadline");
   if (ec == asio::error::eof) {
     eof_ = true;
     // Our drain ended the input, not the peer: a partial request is not a request.

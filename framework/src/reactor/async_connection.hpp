@@ -12,6 +12,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/generic/stream_protocol.hpp>
 #include <asio/io_context.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -19,6 +20,7 @@
 #include <string_view>
 #include <utility>
 
+#include "../connections.hpp"
 #include "../counters.hpp"
 #include "sweeper.hpp"
 
@@ -59,8 +61,20 @@ class AsyncConnection final : private Sweeper::Entry {
                          done(ec);
                        });
   }
-  /// The sweep ended the last read wait.
-  bool read_expired() const { return read_expired_; }
+  /// The sweep ended the last read wait (idle timeout or first-request deadline).
+  bool read_expired() const { return read_expired_ || first_expired_; }
+  /// Until the first request has been read, a wait for input ends at
+  /// `deadline` (ServerOptions::first_request_timeout); epoch = none.
+  void set_first_request_deadline(std::chrono::steady_clock::time_point deadline) {
+    first_deadline_ = deadline;
+  }
+  /// `since` + options.first_request_timeout, or the epoch if there is none.
+  static std::chrono::steady_clock::time_point first_request_deadline(
+      const ServerOptions& options, std::chrono::steady_clock::time_point since) {
+    if (options.first_request_timeout.count() <= 0) return {};
+    return since + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                       options.first_request_timeout);
+  }
 
  private:
   asio::awaitable<bool> fill();
@@ -89,7 +103,8 @@ class AsyncConnection final : private Sweeper::Entry {
   std::string wbuf_;
 
   bool reading_ = false, writing_ = false;
-  bool read_expired_ = false, write_expired_ = false;
+  bool read_expired_ = false, write_expired_ = false, first_expired_ = false;
+  std::chrono::steady_clock::time_point first_deadline_{};  // until the first request is read
   std::uint64_t read_since_ = 0, write_since_ = 0;
 };
 

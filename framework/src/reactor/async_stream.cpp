@@ -67,7 +67,9 @@ void AsyncStreamRequestHandler::handle() {
   asio::io_context io(1);
   detail::Sweeper sweeper(io, options);
   detail::AsyncConnection conn(io, sweeper, r.connection.fd(), server().server_address().family(),
-                               options, r.active);
+                               options, r.entry.get());
+  conn.set_first_request_deadline(
+      detail::AsyncConnection::first_request_deadline(options, std::chrono::steady_clock::now()));
   struct Bind {
     AsyncStreamRequestHandler& h;
     ~Bind() { h.rfile.conn_ = h.wfile.conn_ = nullptr; }

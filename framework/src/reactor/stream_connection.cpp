@@ -25,22 +25,15 @@ StreamConnection::~StreamConnection() {
   if (auto* h = dynamic_cast<AsyncStreamRequestHandler*>(handler_.get())) ServerAccess::unbind(*h);
   handler_.reset();  // as in finish_request(): the handler goes before the connection closes
   async_.reset();    // Asio forgets the descriptor before its number can be reused
-  if (tracked_) ServerAccess::active_set(server).remove(node_);
-  request_.active = nullptr;
   ServerAccess::shutdown_request(server, request_);
   active_.reset();
   reactor_.closed();
 }
 
-// Among the server's connections from here on: the drain ends it when idle,
-// the close deadline cuts it.
-void StreamConnection::track() {
-  BaseServer& server = reactor_.server();
-  node_.fd = request_.connection.fd();
-  node_.draining = &ServerAccess::draining(server);
-  ServerAccess::active_set(server).add(node_);
-  tracked_ = true;
-  request_.active = &node_;
+bool StreamConnection::take() {
+  if (node().cut.load()) return false;  // drained before a handler took it: it is ended
+  node().started.store(true);
+  return true;
 }
 
 void StreamConnection::report(std::exception_ptr error) noexcept {
@@ -63,14 +56,12 @@ void StreamConnection::start(Reactor& reactor, Request request) noexcept {
   }
   BaseRequestHandler* h = c->handler_.get();
   if (dynamic_cast<AsyncStreamRequestHandler*>(h)) {
-    c->track();
     EventLoop& loop = c->loop_;
     asio::post(loop.io(), [c = std::move(c)]() mutable { start_coroutine(std::move(c)); });
     return;
   }
   if (auto* s = dynamic_cast<StreamRequestHandler*>(h); s && s->restartable) {
-    c->track();
-    c->node_.parkable = true;
+    c->node().parkable = true;
     return resubmit(std::move(c));
   }
   // A handler that keeps its connection for life: the pool's way, and from
@@ -86,9 +77,13 @@ bool StreamConnection::lend_to_loop() noexcept {
   if (async_) return true;
   try {
     BaseServer& server = reactor_.server();
-    async_ = std::make_unique<AsyncConnection>(
-        loop_.io(), loop_.sweeper(), request_.connection.fd(), server.server_address().family(),
-        server.options(), &node_);
+    const ServerOptions& options = server.options();
+    async_ =
+        std::make_unique<AsyncConnection>(loop_.io(), loop_.sweeper(), request_.connection.fd(),
+                                          server.server_address().family(), options, &node());
+    if (!node().first_request_read.load())
+      async_->set_first_request_deadline(
+          AsyncConnection::first_request_deadline(options, accepted_));
     return true;
   } catch (...) {
     report(std::current_exception());
@@ -99,7 +94,7 @@ bool StreamConnection::lend_to_loop() noexcept {
 // --- coroutine handlers -------------------------------------------------------
 
 void StreamConnection::start_coroutine(std::unique_ptr<StreamConnection> self) {
-  if (!self->lend_to_loop()) return;
+  if (!self->take() || !self->lend_to_loop()) return;
   ServerAccess::bind(static_cast<AsyncStreamRequestHandler&>(*self->handler_), *self->async_);
   EventLoop& loop = self->loop_;
   StreamConnection& c = *self;
@@ -145,25 +140,31 @@ asio::awaitable<void> StreamConnection::serve_coroutine(
 // On a worker: handle() until it returns or parks.
 void StreamConnection::run() noexcept {
   std::unique_ptr<StreamConnection> self(this);
+  if (!set_up_ && !take()) return;
+  if (serve_on_worker()) return self.release()->end_on_worker();
+  EventLoop& loop = loop_;
+  asio::post(loop.io(), [self = std::move(self)]() mutable { park(std::move(self)); });
+}
+
+// setup() the first time, handle(), and finish() unless handle() parked
+// (false then). A parked connection is not a request being served.
+bool StreamConnection::serve_on_worker() noexcept {
+  ActiveRequest active(ServerAccess::counters(reactor_.server()));
   auto& h = static_cast<StreamRequestHandler&>(*handler_);
-  std::exception_ptr error;
   if (!set_up_) {
-    active_.emplace(ServerAccess::counters(reactor_.server()));
     try {
       h.setup();
       set_up_ = true;
     } catch (...) {
       report(std::current_exception());
-      self.release()->end_on_worker();
-      return;
+      return true;
     }
   }
+  std::exception_ptr error;
   try {
     h.handle();
   } catch (const Parked&) {
-    EventLoop& loop = loop_;
-    asio::post(loop.io(), [self = std::move(self)]() mutable { park(std::move(self)); });
-    return;
+    return false;
   } catch (...) {
     error = std::current_exception();
   }
@@ -173,7 +174,7 @@ void StreamConnection::run() noexcept {
     if (!error) error = std::current_exception();
   }
   if (error) report(error);
-  self.release()->end_on_worker();
+  return true;
 }
 
 // A descriptor lent to Asio is given back on its loop before it closes.
@@ -187,7 +188,8 @@ void StreamConnection::end_on_worker() {
 // On the loop: wait for the next bytes without a thread.
 void StreamConnection::park(std::unique_ptr<StreamConnection> self) {
   if (!self->lend_to_loop()) return;
-  ActiveConnection& node = self->node_;
+  ActiveConnection& node = self->node();
+  if (node.first_request_read.load()) self->async_->set_first_request_deadline({});
   node.idle.store(true);        // seq_cst, paired with the drain's store then scan
   if (node.draining->load()) {  // draining: the worker's reader sees the end at once
     node.idle.store(false, std::memory_order_relaxed);
@@ -195,9 +197,9 @@ void StreamConnection::park(std::unique_ptr<StreamConnection> self) {
   }
   AsyncConnection& async = *self->async_;
   async.wait_readable([self = std::move(self)](const asio::error_code&) mutable {
-    self->node_.idle.store(false, std::memory_order_relaxed);
+    self->node().idle.store(false, std::memory_order_relaxed);
     // Silent past the idle timeout: its reader throws errc::timed_out, as a blocking read would.
-    if (self->async_->read_expired()) self->node_.expired.store(true);
+    if (self->async_->read_expired()) self->node().expired.store(true);
     resubmit(std::move(self));
   });
 }

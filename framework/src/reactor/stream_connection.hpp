@@ -12,9 +12,11 @@
 // Exactly one close: the destructor's, wherever the object ends.
 
 #include <asio/awaitable.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 
+#include "../connections.hpp"
 #include "../counters.hpp"
 #include "../server_access.hpp"
 #include "async_connection.hpp"
@@ -38,12 +40,17 @@ class StreamConnection final : private Job {
  private:
   StreamConnection(Reactor& reactor, EventLoop& loop, Request request);
 
-  void track();
+  /// Its entry among the server's open connections (made at accept): the
+  /// drain sees it idle there, the close deadline cuts it.
+  ActiveConnection& node() { return *request_.entry; }
+  /// False if the drain ended it while it waited to be started.
+  bool take();
   // coroutine
   static void start_coroutine(std::unique_ptr<StreamConnection> self);
   asio::awaitable<void> serve_coroutine(std::unique_ptr<StreamConnection> self);
   // restartable
   void run() noexcept override;
+  bool serve_on_worker() noexcept;
   static void park(std::unique_ptr<StreamConnection> self);
   static void resubmit(std::unique_ptr<StreamConnection> self);
   void end_on_worker();
@@ -53,12 +60,11 @@ class StreamConnection final : private Job {
 
   Reactor& reactor_;
   EventLoop& loop_;
+  const std::chrono::steady_clock::time_point accepted_ = std::chrono::steady_clock::now();
   Request request_;
-  ActiveConnection node_;  // among the server's connections: the drain and the cut see it
-  bool tracked_ = false;
   std::unique_ptr<BaseRequestHandler> handler_;
   std::unique_ptr<AsyncConnection> async_;  // once the descriptor is lent to the loop
-  std::optional<ActiveRequest> active_;
+  std::optional<ActiveRequest> active_;     // a coroutine handler's, for its life
   bool set_up_ = false;
   bool handed_over_ = false;  // served whole elsewhere: nothing to close here
 };

@@ -8,7 +8,7 @@ namespace {
 
 std::chrono::nanoseconds tick_for(const ServerOptions& o) {
   double shortest = 0;
-  for (Seconds s : {o.timeout, o.write_timeout})
+  for (Seconds s : {o.timeout, o.write_timeout, o.first_request_timeout})
     if (s.count() > 0) shortest = shortest == 0 ? s.count() : std::min(shortest, s.count());
   if (shortest == 0) return std::chrono::nanoseconds{0};
   const double tick = std::clamp(shortest / 8, 0.005, 1.0);
@@ -58,6 +58,7 @@ void Sweeper::arm() {
   timer_.async_wait([this](const asio::error_code& ec) {
     if (ec || stopped_) return;
     ++tick_;
+    time_ = std::chrono::steady_clock::now();
     // An entry's visit only cancels operations (completions come later), so
     // the list does not change under the walk; `next` is taken first anyway.
     for (Entry* e = head_.next_; e != &head_;) {

@@ -29,8 +29,8 @@ class Sweeper {
     Entry* next_ = nullptr;
   };
 
-  /// Ticks at an eighth of the shortest of `options`' timeouts (5 ms to 1 s),
-  /// or not at all when there are none.
+  /// Ticks at an eighth of the shortest of `options`' timeouts (idle, write,
+  /// first request; 5 ms to 1 s), or not at all when there are none.
   Sweeper(asio::io_context& io, const ServerOptions& options);
   ~Sweeper();
   Sweeper(const Sweeper&) = delete;
@@ -38,6 +38,8 @@ class Sweeper {
 
   /// The current tick. Loop thread.
   std::uint64_t now() const { return tick_; }
+  /// When the current tick began (the clock is read once per tick). Loop thread.
+  std::chrono::steady_clock::time_point time() const { return time_; }
   /// Whether what was stamped at `since` has waited at least `limit` (> 0).
   bool expired(std::uint64_t since, Seconds limit) const;
   /// Loop thread.
@@ -52,6 +54,7 @@ class Sweeper {
   asio::steady_timer timer_;
   std::chrono::nanoseconds interval_{0};
   std::uint64_t tick_ = 0;
+  std::chrono::steady_clock::time_point time_ = std::chrono::steady_clock::now();
   bool stopped_ = false;
   Entry head_;
 };

@@ -44,6 +44,9 @@ class ChildProcess {
   std::optional<std::string> read_line(Duration timeout = kTimeout);
   /// stdout up to and including the first `marker`; nullopt if it did not come in time.
   std::optional<std::string> read_until(std::string_view marker, Duration timeout = kTimeout);
+  /// stderr up to and including the first `marker`; nullopt if it did not come in time.
+  std::optional<std::string> read_stderr_until(std::string_view marker,
+                                               Duration timeout = kTimeout);
   /// What stdout / stderr hold now, without waiting (after wait(), all the child wrote).
   std::string drain_stdout();
   std::string drain_stderr();
@@ -59,6 +62,8 @@ class ChildProcess {
  private:
   ChildProcess() = default;
   bool fill(UniqueFd& fd, std::string& buffer, const Deadline& deadline);
+  std::optional<std::string> read_until(UniqueFd& fd, std::string& buffer, std::string_view marker,
+                                        Duration timeout);
 
   pid_t pid_ = -1;
   UniqueFd pidfd_;  // readable once the child exits: a wait without polling

@@ -1,0 +1,80 @@
+#include "connections.hpp"
+
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <memory>
+
+namespace switchboard::detail {
+
+void ConnectionEntryDeleter::operator()(ActiveConnection* node) const noexcept {
+  std::unique_ptr<ActiveConnection> owned(node);
+  owned->set->remove(*owned);
+}
+
+ActiveSet::ActiveSet() { head_.next = head_.prev = &head_; }
+
+ConnectionEntry ActiveSet::add(int fd, const std::atomic<bool>& draining) {
+  auto node = std::make_unique<ActiveConnection>();
+  node->fd = fd;
+  node->set = this;
+  node->draining = &draining;
+  std::lock_guard lock(mutex_);
+  node->prev = head_.prev;
+  node->next = &head_;
+  head_.prev->next = node.get();
+  head_.prev = node.get();
+  const std::size_t n = size_.load(std::memory_order_relaxed) + 1;
+  size_.store(n, std::memory_order_relaxed);
+  if (n > peak_.load(std::memory_order_relaxed)) peak_.store(n, std::memory_order_relaxed);
+  return ConnectionEntry(node.release());
+}
+
+void ActiveSet::remove(ActiveConnection& node) noexcept {
+  std::lock_guard lock(mutex_);
+  node.prev->next = node.next;
+  node.next->prev = node.prev;
+  node.prev = node.next = nullptr;
+  size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  if (waiters_ > 0) changed_.notify_all();
+}
+
+void ActiveSet::forget_fd(ActiveConnection& node) noexcept {
+  std::lock_guard lock(mutex_);
+  node.fd = -1;
+}
+
+bool ActiveSet::wait_below(std::size_t limit, const std::function<bool()>& stopping) {
+  std::unique_lock lock(mutex_);
+  ++waiters_;
+  changed_.wait(lock, [&] { return size_.load(std::memory_order_relaxed) < limit || stopping(); });
+  --waiters_;
+  return size_.load(std::memory_order_relaxed) < limit;
+}
+
+void ActiveSet::interrupt() {
+  std::lock_guard lock(mutex_);
+  changed_.notify_all();
+}
+
+void ActiveSet::shutdown_idle() {
+  std::lock_guard lock(mutex_);
+  for (auto* n = head_.next; n != &head_; n = n->next) {
+    if (n->fd < 0) continue;
+    const bool queued = !n->started.load();
+    if (!queued && !n->idle.load()) continue;  // a request in flight
+    // Bytes already waiting mean a request is arriving: not idle after all.
+    int unread = 0;
+    if (::ioctl(n->fd, FIONREAD, &unread) == 0 && unread > 0) continue;
+    n->cut.store(true);
+    ::shutdown(n->fd, queued ? SHUT_RDWR : SHUT_RD);
+  }
+}
+
+void ActiveSet::shutdown_all() {
+  std::lock_guard lock(mutex_);
+  for (auto* n = head_.next; n != &head_; n = n->next)
+    if (n->fd >= 0) ::shutdown(n->fd, SHUT_RDWR);
+}
+
+}  // namespace switchboard::detail

@@ -1,0 +1,30 @@
+#include "stats_printer.hpp"
+
+#include <iostream>
+#include <sstream>
+
+namespace switchboard::samples {
+
+StatsPrinter::StatsPrinter(const BaseServer& server, Seconds interval) {
+  if (interval.count() <= 0) return;
+  thread_ = std::thread([this, &server, interval] {
+    std::unique_lock lock(mutex_);
+    while (!stop_changed_.wait_for(lock, interval, [this] { return stop_; })) {
+      std::ostringstream line;  // one write, so lines from threads never interleave
+      line << "stats: " << server.stats() << '\n';
+      std::cerr << line.str() << std::flush;
+    }
+  });
+}
+
+StatsPrinter::~StatsPrinter() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  stop_changed_.notify_all();
+  thread_.join();
+}
+
+}  // namespace switchboard::samples
