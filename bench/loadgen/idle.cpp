@@ -96,7 +96,8 @@ void IdleConnections::watch(std::uint64_t until_ns) {
   if (ep_ < 0) return;
   epoll_event events[256];
   for (std::uint64_t now = now_ns(); now < until_ns; now = now_ns()) {
-    const int wait_ms = static_cast<int>(std::min<std::uint64_t>((until_ns - now) / 1'000'000 + 1, 100));
+    const int wait_ms =
+        static_cast<int>(std::min<std::uint64_t>((until_ns - now) / 1'000'000 + 1, 100));
     const int n = ::epoll_wait(ep_, events, 256, wait_ms);
     for (int k = 0; k < n; ++k) {
       const std::uint32_t i = events[k].data.u32;

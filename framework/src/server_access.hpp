@@ -31,6 +31,14 @@ struct ServerAccess {
     return h;
   }
   static void set_reply_sink(DatagramRequestHandler& h, ReplySink* sink) { h.sink_ = sink; }
+  /// A coroutine handler for streams (an AsyncStreamRequestHandler), without a dynamic_cast.
+  static bool is_stream_coroutine(const BaseRequestHandler& h) {
+    return h.coroutine_ == BaseRequestHandler::Coroutine::stream;
+  }
+  /// A coroutine handler for datagrams (an AsyncDatagramRequestHandler).
+  static bool is_datagram_coroutine(const BaseRequestHandler& h) {
+    return h.coroutine_ == BaseRequestHandler::Coroutine::datagram;
+  }
   /// Points a coroutine handler's rfile and wfile at `conn` (defined in reactor/async_stream.cpp).
   static void bind(AsyncStreamRequestHandler& h, AsyncConnection& conn);
   static void unbind(AsyncStreamRequestHandler& h);

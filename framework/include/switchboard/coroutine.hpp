@@ -47,6 +47,9 @@ class AsyncStreamReader {
   /// options().max_line (nothing of it is returned), std::system_error on a
   /// failed read (errc::timed_out after options().timeout of silence).
   asio::awaitable<std::string> readline();
+  /// readline() without the copy: the line in the reader's buffer, valid
+  /// until the next read on this reader.
+  asio::awaitable<std::string_view> readline_view();
   /// Exactly `n` bytes, fewer only at end of input.
   asio::awaitable<std::string> read(std::size_t n);
   /// What is buffered, or what one receive brings (at most `max`); "" at end of input.
@@ -85,6 +88,7 @@ class AsyncStreamWriter {
 /// when handle_async() threw: what it wrote stays written).
 class AsyncStreamRequestHandler : public BaseRequestHandler {
  public:
+  AsyncStreamRequestHandler() { coroutine_ = Coroutine::stream; }
   /// Serves the connection. Its loop's thread (the reactor), or the policy's thread.
   virtual asio::awaitable<void> handle_async() = 0;
   /// Under policies other than the reactor: runs handle_async() to the end on
@@ -105,6 +109,7 @@ class AsyncStreamRequestHandler : public BaseRequestHandler {
 /// the reactor serves on its workers).
 class AsyncDatagramRequestHandler : public DatagramRequestHandler {
  public:
+  AsyncDatagramRequestHandler() { coroutine_ = Coroutine::datagram; }
   /// Serves the datagram.
   virtual asio::awaitable<void> handle_async() = 0;
   /// Under policies other than the reactor: runs handle_async() to the end on this thread.

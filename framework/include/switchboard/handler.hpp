@@ -16,6 +16,8 @@ namespace detail {
 struct ServerAccess;
 class ReplySink;
 }  // namespace detail
+class AsyncStreamRequestHandler;
+class AsyncDatagramRequestHandler;
 
 class BaseRequestHandler {
  public:
@@ -34,8 +36,12 @@ class BaseRequestHandler {
  private:
   friend class BaseServer;
   friend struct detail::ServerAccess;
+  friend class AsyncStreamRequestHandler;
+  friend class AsyncDatagramRequestHandler;
+  enum class Coroutine : unsigned char { none, stream, datagram };
   Request* request_ = nullptr;
   BaseServer* server_ = nullptr;
+  Coroutine coroutine_ = Coroutine::none;  // set by the coroutine bases: the reactor awaits those
 };
 
 /// A connection with buffered rfile/wfile; wfile is flushed before every read

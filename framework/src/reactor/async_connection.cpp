@@ -19,6 +19,7 @@ namespace {
 // An idle connection holds this much; busy ones grow to what their reads fill.
 constexpr std::size_t kFirstBuffer = 1024;
 constexpr std::size_t kLargestRead = 64 * 1024;
+constexpr std::size_t kDirectWrite = 8 * 1024;
 
 [[noreturn]] void throw_asio(const asio::error_code& ec, const char* what) {
   // Errno values in the generic category, as Socket's errors are: the
@@ -92,43 +93,49 @@ void AsyncConnection::make_room() {
   rcap_ = cap;
 }
 
-std::string AsyncConnection::take(std::size_t n) {
+std::string AsyncConnection::take(std::size_t n) { return std::string(take_view(n)); }
+
+std::string_view AsyncConnection::take_view(std::size_t n) {
   first_deadline_ = {};  // a request was read
   if (n == 0) return {};
-  std::string out(rbuf_.get() + rbegin_, n);
+  const std::string_view out(rbuf_.get() + rbegin_, n);
   rbegin_ += n;
   return out;
 }
 
-// One receive into the buffer (flushing wfile first); false at end of input.
-// At a request boundary the connection is idle: the drain may end it then.
-asio::awaitable<bool> AsyncConnection::fill() {
-  if (eof_) co_return false;
-  if (unsent()) co_await flush();
-  const bool boundary = rbegin_ == rend_;
+// A receive in three steps, so that readline() awaits Asio directly (one
+// coroutine frame fewer per request). begin_receive() flushes wfile (directly
+// when the kernel takes it all), makes room and, at an idle request boundary
+// of a draining server, settles the receive at once: 1 (bytes), 0 (the end);
+// -1 means await async_read_some into `into`/`room`; end_receive() then takes
+// its result. At a request boundary the connection is idle: the drain may end it.
+int AsyncConnection::begin_receive(Receive& r) {
+  if (eof_) return 0;
+  r.boundary = rbegin_ == rend_;
   make_room();
-  char* into = rbuf_.get() + rend_;
-  const std::size_t room = std::min(rcap_ - rend_, kLargestRead);
-  if (boundary && node_) {
+  r.into = rbuf_.get() + rend_;
+  r.room = std::min(rcap_ - rend_, kLargestRead);
+  if (r.boundary && node_) {
     node_->idle.store(true);  // seq_cst, paired with the drain's store then scan
     if (node_->draining && node_->draining->load()) {
       node_->idle.store(false, std::memory_order_relaxed);
-      const ssize_t n = ::recv(socket_.native_handle(), into, room, MSG_DONTWAIT);
+      const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
       if (n > 0) {
         rend_ += static_cast<std::size_t>(n);
-        co_return true;
+        return 1;
       }
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
       eof_ = true;  // drained: nothing more is read
-      co_return false;
+      return 0;
     }
   }
-  asio::error_code ec;
   start_wait(reading_, read_since_);
-  const std::size_t n = co_await socket_.async_read_some(
-      asio::buffer(into, room), asio::redirect_error(asio::use_awaitable, ec));
+  return -1;
+}
+
+bool AsyncConnection::end_receive(const Receive& r, const asio::error_code& ec, std::size_t n) {
   reading_ = false;
-  if (boundary && node_) node_->idle.store(false, std::memory_order_relaxed);
+  if (r.boundary && node_) node_->idle.store(false, std::memory_order_relaxed);
   if (read_expired_) throw_errno(ETIMEDOUT, "read timed out");
   if (first_expired_)
     throw_errno(ETIMEDOUT, "no complete request before the first-request deadline");
@@ -136,14 +143,28 @@ asio::awaitable<bool> AsyncConnection::fill() {
     eof_ = true;
     // Our drain ended the input, not the peer: a partial request is not a request.
     if (node_ && node_->cut.load()) rend_ = rbegin_;
-    co_return false;
+    return false;
   }
   if (ec) throw_asio(ec, "recv");
   rend_ += n;
-  co_return true;
+  return true;
 }
 
-asio::awaitable<std::string> AsyncConnection::readline() {
+// One receive into the buffer; false at end of input.
+asio::awaitable<bool> AsyncConnection::fill() {
+  if (unsent() && !flush_now()) co_await flush();
+  Receive r;
+  const int now = begin_receive(r);
+  if (now >= 0) co_return now == 1;
+  asio::error_code ec;
+  const std::size_t n = co_await socket_.async_read_some(
+      asio::buffer(r.into, r.room), asio::redirect_error(asio::use_awaitable, ec));
+  co_return end_receive(r, ec, n);
+}
+
+// readline() and readline_view(), which differ only in what they return.
+template <class Line>
+asio::awaitable<Line> AsyncConnection::next_line() {
   std::size_t scanned = rbegin_;
   for (;;) {
     const char* base = rbuf_.get();
@@ -153,14 +174,29 @@ asio::awaitable<std::string> AsyncConnection::readline() {
     if (nl) {
       const std::size_t end = static_cast<std::size_t>(nl - base) + 1;
       if (max_line_ && end - rbegin_ > max_line_) throw LineTooLong(max_line_);
-      co_return take(end - rbegin_);
+      co_return Line(take_view(end - rbegin_));
     }
     // Only past the limit: a last line of exactly max_line bytes, with no '\n', is allowed.
     if (max_line_ && rend_ - rbegin_ > max_line_) throw LineTooLong(max_line_);
     const std::size_t offset = rend_ - rbegin_;
-    if (!co_await fill()) co_return take(rend_ - rbegin_);  // the last line may lack its '\n'
-    scanned = rbegin_ + offset;                             // fill() may have moved the data
+    // fill(), inlined: the reply goes out, then the next request is awaited.
+    if (unsent() && !flush_now()) co_await flush();
+    Receive r;
+    int got = begin_receive(r);
+    if (got < 0) {
+      asio::error_code ec;
+      const std::size_t n = co_await socket_.async_read_some(
+          asio::buffer(r.into, r.room), asio::redirect_error(asio::use_awaitable, ec));
+      got = end_receive(r, ec, n) ? 1 : 0;
+    }
+    if (got == 0) co_return Line(take_view(rend_ - rbegin_));  // the last line may lack its '\n'
+    scanned = rbegin_ + offset;  // the data may have moved to the front
   }
+}
+
+asio::awaitable<std::string> AsyncConnection::readline() { return next_line<std::string>(); }
+asio::awaitable<std::string_view> AsyncConnection::readline_view() {
+  return next_line<std::string_view>();
 }
 
 asio::awaitable<std::string> AsyncConnection::read(std::size_t n) {
@@ -181,6 +217,12 @@ asio::awaitable<std::string> AsyncConnection::read_some(std::size_t max) {
 // --- writing -----------------------------------------------------------------
 
 asio::awaitable<void> AsyncConnection::write(std::string_view data) {
+  // A large write with nothing buffered goes straight out: copying it costs
+  // about what the send does.
+  if (unsent() == 0 && data.size() >= kDirectWrite) {
+    co_await send_all(data.data(), data.size());
+    co_return;
+  }
   if (unsent() + data.size() <= write_limit_) {
     wbuf_.append(data);
     co_return;
@@ -193,15 +235,34 @@ asio::awaitable<void> AsyncConnection::write(std::string_view data) {
   }
 }
 
+// Sends what is buffered without waiting; true when all of it went.
+bool AsyncConnection::flush_now() {
+  while (wsent_ < wbuf_.size()) {
+    const ssize_t n = ::send(socket_.native_handle(), wbuf_.data() + wsent_, wbuf_.size() - wsent_,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) {
+      wsent_ += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    const int err = errno;
+    clear_unsent();  // the connection is done for: the bytes must not go twice
+    throw_errno(err, "send");
+  }
+  clear_unsent();
+  return true;
+}
+
 asio::awaitable<void> AsyncConnection::flush() {
-  if (!unsent()) co_return;
+  if (flush_now()) co_return;
   // Emptied whatever happens: after a failed send the connection is done for,
   // and a later flush must not send the same bytes again.
   struct Clear {
     AsyncConnection& c;
-    ~Clear() { c.wbuf_.clear(); }
+    ~Clear() { c.clear_unsent(); }
   } clear{*this};
-  co_await send_all(wbuf_.data(), wbuf_.size());
+  co_await send_all(wbuf_.data() + wsent_, wbuf_.size() - wsent_);
 }
 
 // Sends directly while the kernel takes it (no suspension on the hot path);

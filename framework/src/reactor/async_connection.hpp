@@ -43,12 +43,13 @@ class AsyncConnection final : private Sweeper::Entry {
 
   // The coroutine handler's streams (AsyncStreamReader/Writer forward here).
   asio::awaitable<std::string> readline();
+  asio::awaitable<std::string_view> readline_view();
   asio::awaitable<std::string> read(std::size_t n);
   asio::awaitable<std::string> read_some(std::size_t max);
   std::size_t buffered() const { return rend_ - rbegin_; }
   asio::awaitable<void> write(std::string_view data);
   asio::awaitable<void> flush();
-  std::size_t unsent() const { return wbuf_.size(); }
+  std::size_t unsent() const { return wbuf_.size() - wsent_; }
 
   /// A parked connection: calls `done(ec)` once the descriptor is readable,
   /// or with an error once the idle timeout has passed (read_expired()).
@@ -77,10 +78,25 @@ class AsyncConnection final : private Sweeper::Entry {
   }
 
  private:
+  struct Receive {
+    char* into = nullptr;
+    std::size_t room = 0;
+    bool boundary = false;
+  };
+  template <class Line>
+  asio::awaitable<Line> next_line();
+  int begin_receive(Receive& r);
+  bool end_receive(const Receive& r, const asio::error_code& ec, std::size_t n);
   asio::awaitable<bool> fill();
+  bool flush_now();
+  void clear_unsent() {
+    wbuf_.clear();
+    wsent_ = 0;
+  }
   asio::awaitable<void> send_all(const char* data, std::size_t size);
   void make_room();
   std::string take(std::size_t n);
+  std::string_view take_view(std::size_t n);
   void start_wait(bool& flag, std::uint64_t& since) {
     flag = true;
     since = sweeper_.now();
@@ -101,6 +117,7 @@ class AsyncConnection final : private Sweeper::Entry {
   std::size_t rcap_ = 0, rbegin_ = 0, rend_ = 0;
   bool eof_ = false;
   std::string wbuf_;
+  std::size_t wsent_ = 0;  // of wbuf_, sent already
 
   bool reading_ = false, writing_ = false;
   bool read_expired_ = false, write_expired_ = false, first_expired_ = false;

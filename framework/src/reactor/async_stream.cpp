@@ -41,6 +41,9 @@ asio::awaitable<void> run_to_end(AsyncStreamRequestHandler& h, detail::AsyncConn
 }  // namespace
 
 asio::awaitable<std::string> AsyncStreamReader::readline() { return bound(conn_).readline(); }
+asio::awaitable<std::string_view> AsyncStreamReader::readline_view() {
+  return bound(conn_).readline_view();
+}
 asio::awaitable<std::string> AsyncStreamReader::read(std::size_t n) { return bound(conn_).read(n); }
 asio::awaitable<std::string> AsyncStreamReader::read_some(std::size_t max) {
   return bound(conn_).read_some(max);

@@ -208,9 +208,9 @@ std::unique_ptr<AsyncDatagramRequestHandler> DatagramLoop::admit(Request& reques
     ServerAccess::shutdown_request(server, request);
     return nullptr;
   }
-  if (auto* a = dynamic_cast<AsyncDatagramRequestHandler*>(h.get())) {
+  if (ServerAccess::is_datagram_coroutine(*h)) {
+    auto* a = static_cast<AsyncDatagramRequestHandler*>(h.release());
     ServerAccess::set_reply_sink(*a, this);
-    h.release();
     return std::unique_ptr<AsyncDatagramRequestHandler>(a);
   }
   reactor_.serve_whole_from_now_on();

@@ -22,7 +22,8 @@ StreamConnection::~StreamConnection() {
     return;
   }
   BaseServer& server = reactor_.server();
-  if (auto* h = dynamic_cast<AsyncStreamRequestHandler*>(handler_.get())) ServerAccess::unbind(*h);
+  if (handler_ && ServerAccess::is_stream_coroutine(*handler_))
+    ServerAccess::unbind(static_cast<AsyncStreamRequestHandler&>(*handler_));
   handler_.reset();  // as in finish_request(): the handler goes before the connection closes
   async_.reset();    // Asio forgets the descriptor before its number can be reused
   ServerAccess::shutdown_request(server, request_);
@@ -55,13 +56,15 @@ void StreamConnection::start(Reactor& reactor, Request request) noexcept {
     return;  // the destructor closes it
   }
   BaseRequestHandler* h = c->handler_.get();
-  if (dynamic_cast<AsyncStreamRequestHandler*>(h)) {
+  if (ServerAccess::is_stream_coroutine(*h)) {
     EventLoop& loop = c->loop_;
     asio::post(loop.io(), [c = std::move(c)]() mutable { start_coroutine(std::move(c)); });
     return;
   }
   if (auto* s = dynamic_cast<StreamRequestHandler*>(h); s && s->restartable) {
     c->node().parkable = true;
+    c->node().waiting_jobs = &reactor.workers().waiting();
+    c->node().linger_ns = static_cast<long>(reactor.server().options().park_linger.count() * 1e9);
     return resubmit(std::move(c));
   }
   // A handler that keeps its connection for life: the pool's way, and from

@@ -33,11 +33,12 @@ void Workers::start() {
   running_.reserve(threads_);
   for (std::size_t i = 0; i < threads_; ++i) {
     try {
-      running_.emplace_back([q = queue_.get()] {
+      running_.emplace_back([this, q = queue_.get()] {
         moodycamel::ConsumerToken token(q->jobs);
         for (Job* job = nullptr;;) {
           q->jobs.wait_dequeue(token, job);
           if (!job) return;
+          waiting_.fetch_sub(1, std::memory_order_relaxed);
           job->run();
         }
       });
@@ -52,7 +53,11 @@ void Workers::start() {
 void Workers::submit(Job& job) {
   if (started_.load(std::memory_order_acquire) == 0) start();
   if (closed_.load()) throw std::logic_error("the reactor's workers are closed");
-  if (!queue_->jobs.enqueue(&job)) throw std::bad_alloc();
+  waiting_.fetch_add(1, std::memory_order_relaxed);
+  if (!queue_->jobs.enqueue(&job)) {
+    waiting_.fetch_sub(1, std::memory_order_relaxed);
+    throw std::bad_alloc();
+  }
 }
 
 void Workers::close() {

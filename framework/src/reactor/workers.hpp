@@ -33,6 +33,8 @@ class Workers {
   void close();
   /// Threads running now. Thread safe.
   std::size_t started() const { return started_.load(std::memory_order_acquire); }
+  /// Jobs queued and not yet taken by a worker. Thread safe.
+  const std::atomic<std::size_t>& waiting() const { return waiting_; }
 
  private:
   void start();
@@ -42,6 +44,7 @@ class Workers {
   const std::size_t threads_;
   std::atomic<std::size_t> started_{0};
   std::atomic<bool> closed_{false};
+  std::atomic<std::size_t> waiting_{0};
   std::mutex mutex_;
   std::vector<std::thread> running_;
 };
