@@ -96,6 +96,7 @@ TEST_F(Restartables, ParksBetweenRequestsSetupAndFinishOnce) {
       c.send(line);
       ASSERT_EQ(c.recv_line(), line);
     }
+    ASSERT_TRUE(wait_until([&] { return server->stats().active_requests == 0; }));
     c.shutdown_write();
     EXPECT_EQ(c.next_eof(), 0);
   }
