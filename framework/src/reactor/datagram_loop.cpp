@@ -133,7 +133,10 @@ asio::awaitable<void> DatagramLoop::receive() {
                          : 0;
     const std::size_t count = 1 + static_cast<std::size_t>(std::max(more, 0));
     for (std::size_t i = 0; i < count; ++i) {
-      Request request;
+      // One Request for the loop, reused: its packet keeps its allocation and
+      // its reply socket needs no new reference (unless a worker took it).
+      Request& request = request_;
+      if (!request.reply_socket) request.reply_socket = socket_;
       std::size_t size = first;
       if (i == 0) {
         request.client_address = Address::from_sockaddr(from.data(), from.size());
@@ -148,7 +151,6 @@ asio::awaitable<void> DatagramLoop::receive() {
       }
       Counters::bump(ServerAccess::counters(server).total_requests);
       request.packet.assign(buffers_.get() + i * max_, size);
-      request.reply_socket = socket_;
       std::unique_ptr<AsyncDatagramRequestHandler> handler = admit(request);
       if (!handler) continue;
       // A coroutine handler, awaited here: its reply joins the batch's.

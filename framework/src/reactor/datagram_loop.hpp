@@ -68,6 +68,7 @@ class DatagramLoop final : public ReplySink {
   std::size_t out_count_ = 0;
   std::vector<mmsghdr> out_hdr_;
   std::vector<iovec> out_iov_;
+  Request request_;        // the datagram being served here (loop thread)
   bool running_ = false;   // loop thread
   bool stopping_ = false;  // loop thread
 };
