@@ -21,11 +21,13 @@ constexpr int kSemaphoreSpins = 100;
 // capacity rounds up to whole blocks). A request with neither a connection nor
 // a reply socket is the sentinel that stops one worker.
 //
-// Wake::when_asleep keeps `awake` (workers that hold a wake-up and take
-// requests without sleeping) and `available` (requests in the queue). A
-// worker leaving gives its wake-up back, then looks at `available`; a producer
-// adds to `available`, then wakes a worker if none is awake. Both sequentially
-// consistent, so one of the two always sees the other: no request is stranded.
+// Wake::when_asleep keeps `awake` (workers free to take requests without
+// sleeping: not asleep, and not busy with one) and `available` (requests in the
+// queue). A worker going to sleep gives its place in `awake` back, then looks
+// at `available`; a producer adds to `available`, then wakes a worker if none
+// is awake. Both sequentially consistent, so one of the two always sees the
+// other: no request is stranded. A worker busy with a slow request is not
+// awake, so the next request wakes another: nothing waits behind a slow one.
 struct WorkerPool::State {
   State(const ServerOptions& o, std::atomic<std::uint64_t>& q, std::function<void(Request&)> r,
         Wake w)
@@ -88,10 +90,9 @@ struct WorkerPool::State {
       for (;;) {
         while (queue.try_dequeue(token, request)) {
           available.fetch_sub(1);
-          if (!serve(request)) {
-            awake.fetch_sub(1);
-            return;
-          }
+          awake.fetch_sub(1);  // busy: a producer must not count on us
+          if (!serve(request)) return;
+          awake.fetch_add(1);
         }
         awake.fetch_sub(1);
         if (available.load() == 0) break;  // asleep: the next producer wakes someone

@@ -367,5 +367,38 @@ TEST(Pool, ShutdownWakesABlockedAcceptorAndQueuedRequestsAreServed) {
   EXPECT_EQ(state->done.get(), 2);
 }
 
+// Datagrams share the awake workers, but one held up in its handler does not
+// hold up the next: that wakes another worker.
+struct SlowOrEcho : switchboard::DatagramRequestHandler {
+  explicit SlowOrEcho(std::shared_ptr<GateState> s) : state(std::move(s)) {}
+  void handle() override {
+    if (packet() == "slow") {
+      state->entered.add();
+      state->gate.wait();
+    }
+    wfile.write(packet());
+  }
+  std::shared_ptr<GateState> state;
+};
+
+TEST(Pool, ASlowDatagramHoldsUpOnlyItself) {
+  auto state = std::make_shared<GateState>();
+  ServerOptions options;
+  options.threads = 4;
+  switchboard::ThreadPoolUDPServer server(Address("127.0.0.1", 0), factory_of<SlowOrEcho>(state),
+                                          options);
+  ServeThread serving(server);
+  Client c = Client::datagram(server.server_address());
+  c.send("slow");
+  ASSERT_TRUE(state->entered.wait_for(1));
+  for (int i = 0; i < 8; ++i) {
+    c.send(line_of(i));
+    EXPECT_EQ(c.recv(), line_of(i)) << "held up behind the slow datagram";
+  }
+  state->gate.open();
+  EXPECT_EQ(c.recv(), "slow");
+  ASSERT_TRUE(serving.stop());
+}
+
 }  // namespace
 }  // namespace sbt
