@@ -226,7 +226,7 @@ def report(args, servers, cases, summary, info):
              "Each cell: median of %d runs of %.1f s (after %.1f s warm-up); server and load generator pinned to "
              "different CPUs. Ratios are to the epoll reference in this run." % (args.repeats, args.duration,
                                                                                   args.warmup),
-             "", "Command: `%s`" % " ".join(["bench/compare.py"] + sys.argv[1:]), "",
+             "", "Command: `%s`" % args.command, "",
              "## Requests per second (× epoll reference)", "",
              "| server | " + " | ".join(cases) + " |", "|---|" + "---|" * len(cases)]
     for s in servers:
@@ -301,6 +301,8 @@ def c10k_report(args, servers, summary):
             verdict = "**refuses connections** (%d of %d connected)" % (idle.get("established", 0), args.idle_conns)
         elif ratio_p99 and ratio_p99 > 2:
             verdict = "serves them, slower (p99 %.1f× alone)" % ratio_p99
+        if verdict == "serves them all" and (cell["threads"] or 0) > args.idle_conns / 2:
+            verdict = "serves them all, with a thread per connection (%s MB)" % fmt(cell["rss_mb"], "%.0f")
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %s / %s | %d | %s |" % (
             s, fmt(cell["threads"]), fmt(cell["rss_mb"], "%.1f"), fmt(cell["rps"]) if cell["requests"] else "0",
             fmt(cell["p99"]) if cell["requests"] else "—", fmt(alone and alone["p99"]), fmt(ratio_p99, "%.2f"),
@@ -355,6 +357,8 @@ def main():
     p.add_argument("--cases", default=",".join(CASES))
     p.add_argument("--idle-conns", type=int, default=1000,
                    help="the C10K case's silent connections (10000 for the full run)")
+    p.add_argument("--from-raw", default=None,
+                   help="write the report and plots again from a raw.json of an earlier run")
     args = p.parse_args()
     servers = args.servers.split(",")
     cases = args.cases.split(",")
@@ -363,7 +367,26 @@ def main():
             p.error("unknown case %s (known: %s)" % (c, ", ".join(CASES)))
     out = args.out or os.path.join("results", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)
+    if args.from_raw:  # the figures of that run, reported with its own settings
+        with open(args.from_raw) as f:
+            raw = json.load(f)
+        for key in ("repeats", "duration", "warmup", "idle_conns"):
+            if key in raw["args"]:
+                setattr(args, key, raw["args"][key])
+        a = raw["args"]
+        args.command = raw.get("command") or "bench/compare.py --build %s --repeats %d --duration %g --warmup %g --idle-conns %d" % (
+            a.get("build", "build"), args.repeats, args.duration, args.warmup, args.idle_conns)
+        servers = [s for s in servers if any(r["server"] == s for r in raw["runs"])]
+        cases = [c for c in cases if any(r["case"] == c for r in raw["runs"])]
+        summary = summarize(raw["runs"])
+        text = report(args, servers, cases, summary, raw["machine"])
+        with open(os.path.join(out, "report.md"), "w") as f:
+            f.write(text)
+        plots(out, servers, cases, summary)
+        print(text)
+        return 0
     info = machine()
+    args.command = " ".join(["bench/compare.py"] + sys.argv[1:])
     cells = [(c, s) for c in cases for s in servers if not (c == "c10k" and s in C10K_SKIP)]
     runs, total, done = [], len(cells) * args.repeats, 0
     for rep in range(args.repeats):  # repeats outermost, so drift spreads over every server
@@ -375,7 +398,7 @@ def main():
             except Exception as e:  # one broken cell must not lose the rest
                 log("  failed: %s" % e)
     with open(os.path.join(out, "raw.json"), "w") as f:
-        json.dump({"machine": info, "args": vars(args), "runs": runs}, f, indent=1)
+        json.dump({"machine": info, "args": vars(args), "command": args.command, "runs": runs}, f, indent=1)
     summary = summarize(runs)
     text = report(args, servers, cases, summary, info)
     with open(os.path.join(out, "report.md"), "w") as f:

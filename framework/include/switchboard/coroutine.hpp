@@ -21,8 +21,10 @@
 //
 // A handler runs on one loop thread: it must not block it (no blocking calls,
 // no sleeps; co_await instead), and it does one operation at a time on its
-// connection. Timeouts (options().timeout, write_timeout), max_line and the
-// drain apply as they do to StreamRequestHandler.
+// connection. Timeouts (options().timeout, write_timeout,
+// first_request_timeout), max_line and the drain apply as they do to
+// StreamRequestHandler. With GCC 12, keep co_await out of && and || operands
+// and loop conditions: the compiler miscompiles them (the loop form above is fine).
 
 #include <asio/awaitable.hpp>
 #include <cstddef>
@@ -63,8 +65,8 @@ class AsyncStreamReader {
   detail::AsyncConnection* conn_ = nullptr;
 };
 
-/// The writing side, buffered (64 KiB). Its
-/// handler's coroutine only.
+/// The writing side, buffered up to options().write_buffer. Its handler's
+/// coroutine only.
 class AsyncStreamWriter {
  public:
   /// Buffers `data` (which must live until the co_await returns), sending
@@ -88,6 +90,7 @@ class AsyncStreamWriter {
 /// when handle_async() threw: what it wrote stays written).
 class AsyncStreamRequestHandler : public BaseRequestHandler {
  public:
+  /// Marks it a coroutine handler, which the reactor awaits on its loop.
   AsyncStreamRequestHandler() { coroutine_ = Coroutine::stream; }
   /// Serves the connection. Its loop's thread (the reactor), or the policy's thread.
   virtual asio::awaitable<void> handle_async() = 0;
@@ -109,6 +112,7 @@ class AsyncStreamRequestHandler : public BaseRequestHandler {
 /// the reactor serves on its workers).
 class AsyncDatagramRequestHandler : public DatagramRequestHandler {
  public:
+  /// Marks it a coroutine handler, which the reactor awaits on its loop.
   AsyncDatagramRequestHandler() { coroutine_ = Coroutine::datagram; }
   /// Serves the datagram.
   virtual asio::awaitable<void> handle_async() = 0;

@@ -83,6 +83,9 @@ class ReactorMixIn : public Server {
     ReactorMixIn::server_close();
   }
 
+  /// Closes the socket, ends idle connections at once, lets the others finish
+  /// until the close deadline (at once without block_on_close), cuts what
+  /// remains, and joins the workers and loops. Idempotent. Not from a handler.
   void server_close() override {
     Server::server_close();
     core_.close(this->options().block_on_close ? this->close_deadline()
