@@ -160,7 +160,7 @@ void BaseServer::serve_forever() {
 }
 
 void BaseServer::serve_until_shutdown() {
-  while (!shutdown_requested() && *socket_) {
+  while (!shutdown_requested() && !socket_closed_.load()) {
     if (wait_ready(-1)) serve_ready(64);
     service_actions();
   }
@@ -209,7 +209,17 @@ void BaseServer::start_drain() noexcept {
   {
     // shutdown(), not close(): the serving thread may be polling this descriptor.
     std::lock_guard lock(socket_mutex_);
-    if (*socket_ && socket_type_ == SOCK_STREAM) ::shutdown(socket_->fd(), SHUT_RDWR);
+    if (*socket_ && socket_type_ == SOCK_STREAM) {
+      ::shutdown(socket_->fd(), SHUT_RDWR);
+      // A TCP listener resets the connections in its backlog; a Unix one keeps
+      // them waiting: end them now as well (their clients see end of file).
+      if (address_.is_unix()) {
+        for (int fd; (fd = ::accept4(socket_->fd(), nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
+          ::close(fd);
+          detail::Counters::bump(counters_->refused);
+        }
+      }
+    }
   }
   drain_connections();
   request_stop();
@@ -236,7 +246,12 @@ std::chrono::steady_clock::time_point BaseServer::close_deadline() {
 void BaseServer::server_close() {
   {
     std::lock_guard lock(socket_mutex_);
-    socket_->close();  // new connects are refused from here on
+    // A datagram reply still being sent holds the socket (Request::reply_socket):
+    // closing it under the reply would send it from whatever socket reuses the
+    // number. Policies finish their replies first; if one is still out
+    // (block_on_close off), the socket closes with its last user.
+    if (socket_type_ == SOCK_STREAM || socket_.use_count() == 1) socket_->close();
+    socket_closed_ = true;
   }
   close_deadline();
   drain_connections();
@@ -250,7 +265,7 @@ void BaseServer::server_close() {
 
 // Waits for the socket to be readable or shutdown(); true if readable.
 bool BaseServer::wait_ready(int timeout_ms) {
-  if (!*socket_) return false;
+  if (socket_closed_.load() || !*socket_) return false;
   pollfd fds[2] = {{socket_->fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
   for (;;) {
     const int n = ::poll(fds, 2, timeout_ms);

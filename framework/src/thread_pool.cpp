@@ -57,6 +57,10 @@ struct WorkerPool::State {
       return;
     }
     available.fetch_add(1);
+    wake_if_none_awake();
+  }
+
+  void wake_if_none_awake() {
     int none = 0;
     if (awake.load() == 0 && awake.compare_exchange_strong(none, 1)) ready.signal();
   }
@@ -90,7 +94,9 @@ struct WorkerPool::State {
       for (;;) {
         while (queue.try_dequeue(token, request)) {
           available.fetch_sub(1);
-          awake.fetch_sub(1);  // busy: a producer must not count on us
+          awake.fetch_sub(1);  // busy: a producer must not count on us...
+          // ...nor a request that came while we were the one awake.
+          if (available.load() > 0) wake_if_none_awake();
           if (!serve(request)) return;
           awake.fetch_add(1);
         }

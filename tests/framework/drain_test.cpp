@@ -166,6 +166,28 @@ TYPED_TEST(Drain, HalfLineArrivingAsDrainBeginsIsAnsweredWholeOrNotAtAll) {
   EXPECT_GT(answered, 0) << "no half line ever completed";
 }
 
+// Serial servers: a client still in the listener's backlog (the one thread
+// is busy with a request) is refused at once by the drain, not at the deadline:
+// TCP resets it, a Unix listener's backlog is emptied by the server.
+template <class S>
+class DrainBacklog : public Drain<S> {};
+using SerialStreamServers = ::testing::Types<switchboard::TCPServer, switchboard::UnixStreamServer>;
+TYPED_TEST_SUITE(DrainBacklog, SerialStreamServers, ServerNames);
+
+TYPED_TEST(DrainBacklog, ClientInTheBacklogIsRefusedAtOnce) {
+  this->start(Seconds{60});
+  Client busy = this->served_client();
+  busy.send("hal");  // a request in flight holds the only thread
+  Client waiting = Client::stream(this->server->server_address());  // in the backlog
+  this->server->begin_drain();
+  const int end = waiting.next_eof();
+  EXPECT_TRUE(end == 0 || end == ECONNRESET) << "errno " << end;
+  busy.send("f\n");
+  EXPECT_EQ(busy.recv_line(), "half\n");
+  auto closing = this->drain_and_close();
+  ASSERT_EQ(closing.wait_for(kLimit), std::future_status::ready);
+}
+
 template <class S>
 class DrainFromHandler : public ::testing::Test {};
 using InProcessTcp =

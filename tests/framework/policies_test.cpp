@@ -400,5 +400,47 @@ TEST(Pool, ASlowDatagramHoldsUpOnlyItself) {
   ASSERT_TRUE(serving.stop());
 }
 
+// The same with the next datagram on the heels of the slow one, before any
+// worker took the slow one: a race, so tried many times.
+TEST(Pool, ADatagramRightBehindASlowOneIsNotHeldUp) {
+  for (int i = 0; i < 50 && !HasFailure(); ++i) {
+    auto state = std::make_shared<GateState>();
+    ServerOptions options;
+    options.threads = 2;
+    switchboard::ThreadPoolUDPServer server(Address("127.0.0.1", 0), factory_of<SlowOrEcho>(state),
+                                            options);
+    ServeThread serving(server);
+    Client c = Client::datagram(server.server_address());
+    c.send("slow");
+    c.send("next");
+    EXPECT_EQ(c.recv(), "next") << "try " << i << ": held up behind the slow datagram";
+    state->gate.open();
+    EXPECT_EQ(c.recv(), "slow");
+    ASSERT_TRUE(serving.stop());
+  }
+}
+
+// server_close() lets a datagram reply in flight go out on the server's own
+// socket: it is not closed under the reply.
+TEST(Pool, ServerCloseWaitsForADatagramReplyBeforeClosingTheSocket) {
+  auto state = std::make_shared<GateState>();
+  ServerOptions options;
+  options.threads = 2;
+  options.close_timeout = Seconds{60};
+  switchboard::ThreadPoolUDPServer server(Address("127.0.0.1", 0), factory_of<SlowOrEcho>(state),
+                                          options);
+  ServeThread serving(server);
+  Client c = Client::datagram(server.server_address());
+  c.send("slow");
+  ASSERT_TRUE(state->entered.wait_for(1));
+  ASSERT_TRUE(serving.stop());
+  auto closing = std::async(std::launch::async, [&] { server.server_close(); });
+  EXPECT_EQ(closing.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout)
+      << "server_close() did not wait for the reply in flight";
+  state->gate.open();
+  EXPECT_EQ(c.recv(), "slow") << "the reply did not come from the server's socket";
+  ASSERT_EQ(closing.wait_for(kLimit), std::future_status::ready);
+}
+
 }  // namespace
 }  // namespace sbt

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <system_error>
 
@@ -41,7 +43,8 @@ std::ostream& operator<<(std::ostream& os, const ExitStatus& status) {
   return os << "exit status " << status.code;
 }
 
-ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<std::string>& args) {
+ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<std::string>& args,
+                                 const SpawnOptions& options) {
   // A child that closes its stdin must fail our write with EPIPE, not kill the test.
   static std::once_flag ignore_sigpipe;
   std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
@@ -50,13 +53,19 @@ ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<s
   UniqueFd in_read, out_write, err_write;
   make_pipe(in_read, child.stdin_);
   make_pipe(child.stdout_, out_write);
-  make_pipe(child.stderr_, err_write);
+  if (options.stderr_path.empty()) make_pipe(child.stderr_, err_write);
+  child.stderr_path_ = options.stderr_path;
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in_read.get(), 0);
   posix_spawn_file_actions_adddup2(&actions, out_write.get(), 1);
-  posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2);
+  if (options.stderr_path.empty()) {
+    posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 2, options.stderr_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+  }
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, defaults;
@@ -92,6 +101,8 @@ ChildProcess::ChildProcess(ChildProcess&& other) noexcept
       stderr_(std::move(other.stderr_)),
       out_(std::move(other.out_)),
       err_(std::move(other.err_)),
+      stderr_path_(std::move(other.stderr_path_)),
+      stderr_read_(other.stderr_read_),
       status_(std::move(other.status_)) {}
 
 ChildProcess::~ChildProcess() {
@@ -170,6 +181,13 @@ std::string ChildProcess::drain_stdout() {
 }
 
 std::string ChildProcess::drain_stderr() {
+  if (!stderr_path_.empty()) {
+    std::ifstream file(stderr_path_, std::ios::binary);
+    file.seekg(static_cast<std::streamoff>(stderr_read_));
+    std::string gained((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    stderr_read_ += gained.size();
+    return gained;
+  }
   const Deadline now(0ms);
   while (fill(stderr_, err_, now)) {
   }

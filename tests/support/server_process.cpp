@@ -39,7 +39,12 @@ std::optional<Listening> parse_listening_line(std::string_view line) {
 
 ServerProcess start_server(const std::string& program, const std::vector<std::string>& args,
                            Duration timeout) {
-  ChildProcess child = ChildProcess::spawn(program, args);
+  return start_server(program, args, SpawnOptions{}, timeout);
+}
+
+ServerProcess start_server(const std::string& program, const std::vector<std::string>& args,
+                           const SpawnOptions& options, Duration timeout) {
+  ChildProcess child = ChildProcess::spawn(program, args, options);
   const auto line = child.read_line(timeout);
   const auto listening = line ? parse_listening_line(*line) : std::nullopt;
   if (!listening) {

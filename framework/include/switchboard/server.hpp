@@ -84,7 +84,8 @@ class BaseServer {
   const ServerOptions& options() const { return options_; }
   /// A snapshot of the counters. Thread safe.
   ServerStats stats() const;
-  /// The listening (stream) or serving (datagram) socket; empty after server_close().
+  /// The listening (stream) or serving (datagram) socket; closed by server_close()
+  /// (a datagram socket once no reply is still being sent on it).
   const Socket& socket() const { return *socket_; }
   /// SOCK_STREAM or SOCK_DGRAM.
   int socket_type() const { return socket_type_; }
@@ -190,6 +191,7 @@ class BaseServer {
   std::atomic<bool> draining_{false};            // idle connections end (StreamReader reads it)
   std::atomic<std::int64_t> close_deadline_{0};  // steady_clock ticks; 0 = not yet set
   std::mutex socket_mutex_;  // drain() may shut the listener down while server_close() closes it
+  std::atomic<bool> socket_closed_{false};  // server_close() ran (a datagram socket may stay open)
   std::mutex serving_mutex_;
   std::condition_variable serving_done_;
   bool serving_ = false;

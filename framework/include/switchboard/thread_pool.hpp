@@ -66,8 +66,13 @@ class ThreadPoolMixIn : public Server {
   }
 
   void server_close() override {
-    Server::server_close();
-    pool_.close(this->close_deadline(), [this] { this->close_active_connections(); });
+    if constexpr (std::is_base_of_v<DatagramServer, Server>) {
+      close_pool();  // replies still being sent need the socket
+      Server::server_close();
+    } else {
+      Server::server_close();  // refuses new connects, ends idle connections
+      close_pool();
+    }
   }
   /// Worker threads. Thread safe.
   std::size_t workers() const { return pool_.workers(); }
@@ -88,6 +93,10 @@ class ThreadPoolMixIn : public Server {
   }
 
  private:
+  void close_pool() {
+    pool_.close(this->close_deadline(), [this] { this->close_active_connections(); });
+  }
+
   detail::WorkerPool pool_{
       this->options(), this->queued_counter(), [this](Request& r) { this->finish_and_close(r); },
       std::is_base_of_v<DatagramServer, Server> ? detail::WorkerPool::Wake::when_asleep

@@ -17,6 +17,7 @@
 #include <list>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include "switchboard/server.hpp"
 
@@ -77,8 +78,14 @@ class ThreadingMixIn : public Server {
   }
 
   void server_close() override {
-    Server::server_close();
-    if (this->options().block_on_close) close_threads();
+    const bool wait = this->options().block_on_close;
+    if constexpr (std::is_base_of_v<DatagramServer, Server>) {
+      if (wait) close_threads();  // replies still being sent need the socket
+      Server::server_close();
+    } else {
+      Server::server_close();  // refuses new connects, ends idle connections
+      if (wait) close_threads();
+    }
   }
   /// Handler threads running now. Thread safe.
   std::size_t active_threads() const { return threads_.running(); }

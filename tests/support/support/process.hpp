@@ -25,11 +25,19 @@ struct ExitStatus {
 };
 std::ostream& operator<<(std::ostream& os, const ExitStatus& status);
 
+/// How to start a child beyond its arguments.
+struct SpawnOptions {
+  /// Non-empty: the child's stderr is appended to this file instead of a pipe,
+  /// so that a child that logs a lot never blocks on a pipe nobody reads.
+  std::string stderr_path;
+};
+
 class ChildProcess {
  public:
   /// Starts `program` with `args` (argv[1]...), SIGINT/SIGTERM/SIGPIPE at
   /// their defaults. Throws std::system_error.
-  static ChildProcess spawn(const std::string& program, const std::vector<std::string>& args);
+  static ChildProcess spawn(const std::string& program, const std::vector<std::string>& args,
+                            const SpawnOptions& options = {});
 
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&&) = delete;
@@ -48,6 +56,7 @@ class ChildProcess {
   std::optional<std::string> read_stderr_until(std::string_view marker,
                                                Duration timeout = kTimeout);
   /// What stdout / stderr hold now, without waiting (after wait(), all the child wrote).
+  /// With SpawnOptions::stderr_path, drain_stderr() reads what the file gained since.
   std::string drain_stdout();
   std::string drain_stderr();
 
@@ -69,6 +78,8 @@ class ChildProcess {
   UniqueFd pidfd_;  // readable once the child exits: a wait without polling
   UniqueFd stdin_, stdout_, stderr_;
   std::string out_, err_;
+  std::string stderr_path_;
+  std::size_t stderr_read_ = 0;  // bytes of stderr_path_ drain_stderr() returned
   std::optional<ExitStatus> status_;
 };
 

@@ -33,5 +33,8 @@ struct ServerProcess {
 /// std::runtime_error, with the child's stderr, if another line or none came.
 ServerProcess start_server(const std::string& program, const std::vector<std::string>& args,
                            Duration timeout = kTimeout);
+/// The same, spawned with `options` (stderr to a file, ...).
+ServerProcess start_server(const std::string& program, const std::vector<std::string>& args,
+                           const SpawnOptions& options, Duration timeout = kTimeout);
 
 }  // namespace switchboard::test
