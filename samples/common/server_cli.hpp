@@ -3,6 +3,7 @@
 // the "listening on URL" line, and a clean stop on SIGINT/SIGTERM.
 
 #include <string_view>
+#include <utility>
 
 #include "switchboard/server.hpp"
 
@@ -22,5 +23,11 @@ struct SampleHandlers {
 /// until SIGINT/SIGTERM, drains and returns main()'s exit status. Errors are
 /// one line on stderr and a non-zero status.
 int run_server(int argc, char** argv, std::string_view description, SampleHandlers handlers);
+/// run_server() with the same handlers under every policy.
+inline int run_server(int argc, char** argv, std::string_view description, HandlerFactory stream,
+                      HandlerFactory datagram) {
+  return run_server(argc, argv, description,
+                    SampleHandlers{std::move(stream), std::move(datagram), {}, {}});
+}
 
 }  // namespace switchboard::samples
