@@ -34,8 +34,8 @@ void print_table(const loadgen::Config& c, const loadgen::Result& r) {
   if (c.idle_conns)
     std::printf(
         "  idle       %llu of %d connected in %.1f s (%llu refused); %llu ended by the server\n",
-        static_cast<unsigned long long>(r.idle.established), c.idle_conns,
-        r.idle.connect_seconds, static_cast<unsigned long long>(r.idle.refused),
+        static_cast<unsigned long long>(r.idle.established), c.idle_conns, r.idle.connect_seconds,
+        static_cast<unsigned long long>(r.idle.refused),
         static_cast<unsigned long long>(r.idle.closed));
 }
 
