@@ -4,6 +4,10 @@
 workloads. Each cell is run --repeats times and the median kept; ratios to the
 epoll reference are taken within this run, since absolute figures on shared
 machines drift. Writes raw.json, report.md and PNG plots into --out.
+
+The C10K case holds --idle-conns connections open and silent (opened before
+the load) while 100 others ping-pong; the report sets its latency beside the
+100-connections-alone case and shows each server's threads and memory.
 """
 import argparse
 import datetime
@@ -20,7 +24,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-POLICIES = ["serial", "threading", "pool", "forking"]
+POLICIES = ["serial", "threading", "pool", "forking", "reactor"]
 # name: (proto, mode, conns, size)
 CASES = {
     "tcp-64B-c1": ("tcp", "pingpong", 1, 64),
@@ -31,7 +35,13 @@ CASES = {
     "tcp-connect-c16": ("tcp", "connect", 16, 64),
     "udp-64B-c16": ("udp", "pingpong", 16, 64),
     "unix-64B-c16": ("unix", "pingpong", 16, 64),
+    "tcp-64B-c100": ("tcp", "pingpong", 100, 64),
+    "c10k": ("tcp", "pingpong", 100, 64),  # plus --idle-conns silent connections
 }
+C10K_ALONE = "tcp-64B-c100"  # the same active load without the idle crowd
+# Python's socketserver is left out of the C10K case: a thread per idle
+# connection is its known answer, and starting thousands takes minutes.
+C10K_SKIP = {"python"}
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -39,13 +49,43 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def server_command(build, server, proto, sock_path):
+def server_command(build, server, proto, sock_path, max_connections=None):
     where = ["--path", sock_path] if proto.startswith("unix") else ["--port", "0"]
     if server == "epoll":
         return [os.path.join(build, "bench", "epoll_echo"), "--proto", proto] + where
     if server == "python":
         return [sys.executable, os.path.join(HERE, "py_echo_server.py"), "--proto", proto] + where
-    return [os.path.join(build, "samples", "echo_server"), "--policy", server, "--proto", proto] + where
+    limit = ["--max-connections", str(max_connections)] if max_connections else []
+    return [os.path.join(build, "samples", "echo_server"), "--policy", server, "--proto", proto] + where + limit
+
+
+def process_tree(pid):
+    """The process and its descendants (a forking server's children serve)."""
+    out = [pid]
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                for child in f.read().split():
+                    out += process_tree(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
+def memory_and_threads(pid):
+    """RSS (MB) and threads of a server, its children included, now."""
+    rss_kb, threads = 0, 0
+    for p in process_tree(pid):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss_kb += int(line.split()[1])
+                    elif line.startswith("Threads:"):
+                        threads += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return rss_kb / 1024.0, threads
 
 
 def cpu_seconds(pid):
@@ -78,7 +118,9 @@ def run_cell(args, server, case):
         pin_server = ["taskset", "-c", str(cores[0])]
         pin_load = ["taskset", "-c", ",".join(map(str, cores[1:]))]
         load_threads = min(4, len(cores) - 1)
-    cmd = pin_server + server_command(args.build, server, proto, sock_path)
+    idle = args.idle_conns if case == "c10k" else 0
+    cmd = pin_server + server_command(args.build, server, proto, sock_path,
+                                      (idle + conns + 64) if idle else None)
     srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "stderr"), "w"), text=True)
     try:
         line = srv.stdout.readline()  # the server prints it when ready
@@ -90,10 +132,18 @@ def run_cell(args, server, case):
             os.path.join(args.build, "bench", "loadgen"), "--json", "--proto", proto, "--mode", mode,
             "--conns", str(conns), "--size", str(size), "--threads", str(load_threads),
             "--duration", str(args.duration), "--warmup", str(args.warmup)] + target
-        lg = subprocess.Popen(load, stdout=subprocess.PIPE, text=True)
+        if idle:
+            load += ["--idle-conns", str(idle)]
+        lg = subprocess.Popen(load, stdout=subprocess.PIPE, stderr=subprocess.PIPE if idle else None,
+                              text=True)
+        if idle:  # the idle crowd connects first; the warm-up starts after it
+            while lg.poll() is None and not lg.stderr.readline().startswith("idle connected"):
+                pass
         time.sleep(args.warmup)  # measure the server's CPU over the measured window only
         cpu0, t0 = cpu_seconds(srv.pid), time.monotonic()
-        out, _ = lg.communicate(timeout=args.duration + args.warmup + 30)
+        time.sleep(args.duration * 0.9)  # memory and threads while the load runs
+        rss_mb, threads = memory_and_threads(srv.pid)
+        out, _ = lg.communicate(timeout=args.duration + args.warmup + 60)
         cpu1, t1 = cpu_seconds(srv.pid), time.monotonic()
         if lg.returncode != 0:
             raise RuntimeError("loadgen failed: " + " ".join(load))
@@ -108,6 +158,7 @@ def run_cell(args, server, case):
         shutil.rmtree(tmp, ignore_errors=True)
     cpu = cpu1 - cpu0
     result.update(server=server, case=case, exit_code=code, server_cpu_s=cpu,
+                  server_rss_mb=rss_mb, server_threads=threads,
                   server_cpu_pct=100.0 * cpu / max(t1 - t0, 1e-9),
                   # A process whose threads exit mid-run can read lower later in /proc:
                   # such a window has no trustworthy figure.
@@ -135,8 +186,12 @@ def summarize(runs):
             "errors": max(r["errors"] for r in rs),
             "timeouts": max(r["timeouts"] for r in rs),
             "starved": max(r["starved"] for r in rs),
+            "requests": median([r["requests"] for r in rs]),
             "exit": max((r["exit_code"] for r in rs), key=abs),
             "runs": len(rs),
+            "rss_mb": median([r.get("server_rss_mb") for r in rs]),
+            "threads": median([r.get("server_threads") for r in rs]),
+            "idle": rs[-1].get("idle", {}),
         }
     return summary
 
@@ -171,7 +226,7 @@ def report(args, servers, cases, summary, info):
              "Each cell: median of %d runs of %.1f s (after %.1f s warm-up); server and load generator pinned to "
              "different CPUs. Ratios are to the epoll reference in this run." % (args.repeats, args.duration,
                                                                                   args.warmup),
-             "", "Command: `%s`" % " ".join(["bench/compare.py"] + sys.argv[1:]), "",
+             "", "Command: `%s`" % args.command, "",
              "## Requests per second (× epoll reference)", "",
              "| server | " + " | ".join(cases) + " |", "|---|" + "---|" * len(cases)]
     for s in servers:
@@ -213,9 +268,46 @@ def report(args, servers, cases, summary, info):
             problems.append("- **%s, %s**: %d errors (%d timeouts)." % (s, c, cell["errors"], cell["timeouts"]))
         if cell["exit"] != 0:
             problems.append("- **%s, %s**: the server exited with status %d after SIGTERM." % (s, c, cell["exit"]))
+    if "c10k" in cases:
+        lines += c10k_report(args, servers, summary)
     lines += ["", "## Where a server could not serve a case", ""] + (problems or ["None: every cell ran without errors."])
     lines += ["", "Plots: `rps_by_conns.png`, `p99.png`, `cpu_per_request.png`; raw runs in `raw.json`.", ""]
     return "\n".join(lines)
+
+
+def c10k_report(args, servers, summary):
+    """The C10K table: what holding many idle connections costs each server,
+    and whether the active ones are still served (p99 beside 100 alone)."""
+    lines = ["", "## C10K: %d idle connections + 100 active" % args.idle_conns, "",
+             "Idle connections are opened first and stay silent; 100 others ping-pong 64 B. "
+             "Threads and RSS are the server's (children included) while the load runs; "
+             "p99 is the active connections', beside the same 100 without the idle crowd (%s)."
+             % C10K_ALONE, "",
+             "| server | threads | RSS MB | requests/s | p99 µs | p99 alone µs | × alone | idle connected / ended by server | active starved | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for s in servers:
+        cell, alone = summary.get((s, "c10k")), summary.get((s, C10K_ALONE))
+        if not cell:
+            continue
+        idle = cell["idle"] or {}
+        ratio_p99 = ratio(cell["p99"], alone and alone["p99"]) if cell["requests"] else None
+        verdict = "serves them all"
+        if cell["starved"] or not cell["requests"]:
+            verdict = ("**falls over**: %d of 100 active connections never answered, the idle ones hold "
+                       "what serves them" % cell["starved"])
+        elif idle.get("closed"):
+            verdict = "**drops idle connections** (%d ended)" % idle["closed"]
+        elif idle.get("established", 0) < args.idle_conns:
+            verdict = "**refuses connections** (%d of %d connected)" % (idle.get("established", 0), args.idle_conns)
+        elif ratio_p99 and ratio_p99 > 2:
+            verdict = "serves them, slower (p99 %.1f× alone)" % ratio_p99
+        if verdict == "serves them all" and (cell["threads"] or 0) > args.idle_conns / 2:
+            verdict = "serves them all, with a thread per connection (%s MB)" % fmt(cell["rss_mb"], "%.0f")
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s / %s | %d | %s |" % (
+            s, fmt(cell["threads"]), fmt(cell["rss_mb"], "%.1f"), fmt(cell["rps"]) if cell["requests"] else "0",
+            fmt(cell["p99"]) if cell["requests"] else "—", fmt(alone and alone["p99"]), fmt(ratio_p99, "%.2f"),
+            idle.get("established", "—"), idle.get("closed", "—"), cell["starved"], verdict))
+    return lines
 
 
 def plots(out, servers, cases, summary):
@@ -263,6 +355,10 @@ def main():
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--servers", default=",".join(POLICIES + ["epoll", "python"]))
     p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--idle-conns", type=int, default=1000,
+                   help="the C10K case's silent connections (10000 for the full run)")
+    p.add_argument("--from-raw", default=None,
+                   help="write the report and plots again from a raw.json of an earlier run")
     args = p.parse_args()
     servers = args.servers.split(",")
     cases = args.cases.split(",")
@@ -271,19 +367,38 @@ def main():
             p.error("unknown case %s (known: %s)" % (c, ", ".join(CASES)))
     out = args.out or os.path.join("results", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)
+    if args.from_raw:  # the figures of that run, reported with its own settings
+        with open(args.from_raw) as f:
+            raw = json.load(f)
+        for key in ("repeats", "duration", "warmup", "idle_conns"):
+            if key in raw["args"]:
+                setattr(args, key, raw["args"][key])
+        a = raw["args"]
+        args.command = raw.get("command") or "bench/compare.py --build %s --repeats %d --duration %g --warmup %g --idle-conns %d" % (
+            a.get("build", "build"), args.repeats, args.duration, args.warmup, args.idle_conns)
+        servers = [s for s in servers if any(r["server"] == s for r in raw["runs"])]
+        cases = [c for c in cases if any(r["case"] == c for r in raw["runs"])]
+        summary = summarize(raw["runs"])
+        text = report(args, servers, cases, summary, raw["machine"])
+        with open(os.path.join(out, "report.md"), "w") as f:
+            f.write(text)
+        plots(out, servers, cases, summary)
+        print(text)
+        return 0
     info = machine()
-    runs, total, done = [], len(servers) * len(cases) * args.repeats, 0
+    args.command = " ".join(["bench/compare.py"] + sys.argv[1:])
+    cells = [(c, s) for c in cases for s in servers if not (c == "c10k" and s in C10K_SKIP)]
+    runs, total, done = [], len(cells) * args.repeats, 0
     for rep in range(args.repeats):  # repeats outermost, so drift spreads over every server
-        for case in cases:
-            for server in servers:
-                done += 1
-                log("[%d/%d] %s %s (run %d)" % (done, total, server, case, rep + 1))
-                try:
-                    runs.append(run_cell(args, server, case))
-                except Exception as e:  # one broken cell must not lose the rest
-                    log("  failed: %s" % e)
+        for case, server in cells:
+            done += 1
+            log("[%d/%d] %s %s (run %d)" % (done, total, server, case, rep + 1))
+            try:
+                runs.append(run_cell(args, server, case))
+            except Exception as e:  # one broken cell must not lose the rest
+                log("  failed: %s" % e)
     with open(os.path.join(out, "raw.json"), "w") as f:
-        json.dump({"machine": info, "args": vars(args), "runs": runs}, f, indent=1)
+        json.dump({"machine": info, "args": vars(args), "command": args.command, "runs": runs}, f, indent=1)
     summary = summarize(runs)
     text = report(args, servers, cases, summary, info)
     with open(os.path.join(out, "report.md"), "w") as f:

@@ -30,42 +30,6 @@ std::uint64_t now_ns() {
 }
 std::uint64_t to_ns(double seconds) { return static_cast<std::uint64_t>(seconds * 1e9); }
 
-struct Target {
-  int family = AF_INET;
-  int type = SOCK_STREAM;
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-};
-
-Target resolve(const Config& c) {
-  Target t;
-  t.type = (c.proto == "udp" || c.proto == "unix-dgram") ? SOCK_DGRAM : SOCK_STREAM;
-  if (c.proto == "unix" || c.proto == "unix-dgram") {
-    sockaddr_un sun{};
-    if (c.path.empty() || c.path.size() >= sizeof sun.sun_path)
-      throw std::invalid_argument("--path must name a Unix socket (at most 107 bytes)");
-    sun.sun_family = AF_UNIX;
-    std::memcpy(sun.sun_path, c.path.data(), c.path.size());
-    t.family = AF_UNIX;
-    std::memcpy(&t.addr, &sun, sizeof sun);
-    t.len = sizeof sun;
-    return t;
-  }
-  if (c.proto != "tcp" && c.proto != "udp")
-    throw std::invalid_argument("--proto must be tcp, udp, unix or unix-dgram");
-  addrinfo hints{};
-  hints.ai_socktype = t.type;
-  addrinfo* res = nullptr;
-  const std::string port = std::to_string(c.port);
-  if (int rc = ::getaddrinfo(c.host.c_str(), port.c_str(), &hints, &res); rc != 0)
-    throw std::invalid_argument("cannot resolve " + c.host + ": " + ::gai_strerror(rc));
-  t.family = res->ai_family;
-  std::memcpy(&t.addr, res->ai_addr, res->ai_addrlen);
-  t.len = res->ai_addrlen;
-  ::freeaddrinfo(res);
-  return t;
-}
-
 // A request's bytes depend on its connection and sequence number, so a reply
 // meant for another connection or an older request never passes the check.
 void fill_request(std::string& out, std::size_t size, std::uint64_t key) {
@@ -361,6 +325,35 @@ class Worker {
 
 }  // namespace
 
+Target resolve(const Config& c) {
+  Target t;
+  t.type = (c.proto == "udp" || c.proto == "unix-dgram") ? SOCK_DGRAM : SOCK_STREAM;
+  if (c.proto == "unix" || c.proto == "unix-dgram") {
+    sockaddr_un sun{};
+    if (c.path.empty() || c.path.size() >= sizeof sun.sun_path)
+      throw std::invalid_argument("--path must name a Unix socket (at most 107 bytes)");
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path, c.path.data(), c.path.size());
+    t.family = AF_UNIX;
+    std::memcpy(&t.addr, &sun, sizeof sun);
+    t.len = sizeof sun;
+    return t;
+  }
+  if (c.proto != "tcp" && c.proto != "udp")
+    throw std::invalid_argument("--proto must be tcp, udp, unix or unix-dgram");
+  addrinfo hints{};
+  hints.ai_socktype = t.type;
+  addrinfo* res = nullptr;
+  const std::string port = std::to_string(c.port);
+  if (int rc = ::getaddrinfo(c.host.c_str(), port.c_str(), &hints, &res); rc != 0)
+    throw std::invalid_argument("cannot resolve " + c.host + ": " + ::gai_strerror(rc));
+  t.family = res->ai_family;
+  std::memcpy(&t.addr, res->ai_addr, res->ai_addrlen);
+  t.len = res->ai_addrlen;
+  ::freeaddrinfo(res);
+  return t;
+}
+
 void Result::merge(const Result& r) {
   latency.merge(r.latency);
   requests += r.requests;
@@ -380,6 +373,17 @@ Result run(const Config& config) {
   if (config.mode == Mode::rate && config.rate <= 0)
     throw std::invalid_argument("--mode rate needs --rate > 0");
   const Target target = resolve(config);
+  IdleConnections idle(target);
+  if (config.idle_conns > 0) {
+    if (target.type != SOCK_STREAM)
+      throw std::invalid_argument("--idle-conns needs a stream protocol (tcp, unix)");
+    idle.open(config.idle_conns, 30);  // before the load: they hold what they hold
+    // For whoever times the load from outside (compare.py): it starts now.
+    std::fprintf(stderr, "idle connected: %llu of %d in %.1f s\n",
+                 static_cast<unsigned long long>(idle.result().established), config.idle_conns,
+                 idle.result().connect_seconds);
+    std::fflush(stderr);
+  }
   const int threads = std::min(config.threads, config.conns);
   const std::uint64_t begin = now_ns();
   const std::uint64_t measure_from = begin + to_ns(config.warmup);
@@ -395,6 +399,7 @@ Result run(const Config& config) {
   }
   std::vector<std::thread> running;
   for (auto& w : workers) running.emplace_back([&w] { w->run(); });
+  if (config.idle_conns > 0) running.emplace_back([&idle, end] { idle.watch(end); });
 
   if (config.progress) {  // one line a second, rewritten in place
     std::uint64_t last = 0;
@@ -412,6 +417,7 @@ Result run(const Config& config) {
   for (auto& t : running) t.join();
   Result total;
   for (auto& w : workers) total.merge(w->result);
+  total.idle = idle.result();
   return total;
 }
 

@@ -2,11 +2,14 @@
 // The load generator's engine: connections spread over threads, each thread an
 // epoll loop; every reply checked byte for byte.
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "histogram.hpp"
+#include "idle.hpp"
 
 namespace loadgen {
 
@@ -26,7 +29,18 @@ struct Config {
   double rate = 0;        // open loop: requests per second, all connections together
   double timeout = 2;     // a reply later than this counts as a timeout
   bool progress = false;  // a live line on stderr once a second
+  int idle_conns = 0;     // stream only: connections opened first that never send
 };
+
+/// Where the load goes, resolved once.
+struct Target {
+  int family = AF_INET;
+  int type = SOCK_STREAM;
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+};
+/// Throws std::invalid_argument for a bad protocol, path or host.
+Target resolve(const Config& c);
 
 struct Result {
   Histogram latency;             // ns, from the (intended) send to the last reply byte
@@ -39,6 +53,7 @@ struct Result {
   std::uint64_t connects = 0;  // connections opened (all phases)
   std::uint64_t starved = 0;   // connection slots that got no reply while measuring
   double seconds = 0;          // measured time
+  IdleResult idle;             // --idle-conns
 
   void merge(const Result& r);
   std::uint64_t errors() const { return mismatches + timeouts + refused + resets + other_errors; }

@@ -1,6 +1,7 @@
 // loadgen: drives an echo-style server and reports throughput and latency.
 //   loadgen --port 9999 --conns 16 --size 64 --duration 10
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -30,6 +31,12 @@ void print_table(const loadgen::Config& c, const loadgen::Result& r) {
   if (r.starved)
     std::printf("  starved    %llu of %d connections got no reply\n",
                 static_cast<unsigned long long>(r.starved), c.conns);
+  if (c.idle_conns)
+    std::printf(
+        "  idle       %llu of %d connected in %.1f s (%llu refused); %llu ended by the server\n",
+        static_cast<unsigned long long>(r.idle.established), c.idle_conns, r.idle.connect_seconds,
+        static_cast<unsigned long long>(r.idle.refused),
+        static_cast<unsigned long long>(r.idle.closed));
 }
 
 void print_json(const loadgen::Config& c, const loadgen::Result& r) {
@@ -43,14 +50,19 @@ void print_json(const loadgen::Config& c, const loadgen::Result& r) {
       "\"latency_us\": {\"p50\": %.2f, \"p90\": %.2f, \"p99\": %.2f, \"p999\": %.2f, \"max\": "
       "%.2f}, "
       "\"errors\": %llu, \"mismatches\": %llu, \"timeouts\": %llu, \"refused\": %llu, "
-      "\"resets\": %llu, \"other_errors\": %llu, \"connects\": %llu, \"starved\": %llu}\n",
+      "\"resets\": %llu, \"other_errors\": %llu, \"connects\": %llu, \"starved\": %llu, "
+      "\"idle\": {\"conns\": %d, \"established\": %llu, \"refused\": %llu, \"closed\": %llu, "
+      "\"connect_s\": %.3f}}\n",
       c.proto.c_str(), mode, c.conns, c.size, c.threads, c.rate, r.seconds,
       static_cast<unsigned long long>(r.requests), r.requests / r.seconds, us(0.5), us(0.9),
       us(0.99), us(0.999), r.latency.max() / 1e3, static_cast<unsigned long long>(r.errors()),
       static_cast<unsigned long long>(r.mismatches), static_cast<unsigned long long>(r.timeouts),
       static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.resets),
       static_cast<unsigned long long>(r.other_errors), static_cast<unsigned long long>(r.connects),
-      static_cast<unsigned long long>(r.starved));
+      static_cast<unsigned long long>(r.starved), c.idle_conns,
+      static_cast<unsigned long long>(r.idle.established),
+      static_cast<unsigned long long>(r.idle.refused),
+      static_cast<unsigned long long>(r.idle.closed), r.idle.connect_seconds);
 }
 
 }  // namespace
@@ -90,12 +102,22 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", c.timeout, "seconds before a reply counts as timed out")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--idle-conns", c.idle_conns,
+                 "stream: connections opened before the load that never send (the C10K case)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_flag("--json", json, "print one JSON document instead of the table");
   CLI11_PARSE(app, argc, argv);
   c.mode = mode == "connect" ? loadgen::Mode::connect
            : mode == "rate"  ? loadgen::Mode::rate
                              : loadgen::Mode::pingpong;
   c.progress = ::isatty(STDERR_FILENO) != 0;
+  // Thousands of connections need thousands of descriptors: take what the hard limit allows.
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
   try {
     const auto result = loadgen::run(c);
     json ? print_json(c, result) : print_table(c, result);

@@ -25,6 +25,12 @@ struct ActiveConnection {
   std::atomic<bool> idle{false};  // its reader waits at a request boundary, nothing buffered
   std::atomic<bool> cut{false};   // the drain shut it down: a partial request is no request
   int drain_fd = -1;              // in a forked child: readable once its parent drains
+  // The reactor's per-request mode (a restartable handler):
+  bool parkable = false;                                   // its reader unwinds (Parked) when idle
+  const std::atomic<std::size_t>* waiting_jobs = nullptr;  // the workers' queue: none, linger
+  long linger_ns = 0;                                      // ServerOptions::park_linger
+  std::atomic<bool> expired{false};             // timed out while parked: its next read throws
+  std::atomic<bool> first_request_read{false};  // its reader returned a first request
   ActiveConnection* prev = nullptr;
   ActiveConnection* next = nullptr;
 };

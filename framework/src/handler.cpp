@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include "reactor/reply_sink.hpp"
+
 namespace switchboard {
 namespace {
 
@@ -50,6 +52,7 @@ void DatagramRequestHandler::setup() {
 
 void DatagramRequestHandler::finish() {
   if (!wfile.written()) return;
+  if (sink_) return sink_->queue(client_address(), wfile.buffer());
   send_datagram(*request().reply_socket, wfile.buffer(), client_address(),
                 server().options().write_timeout);
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "switchboard/forking.hpp"
+#include "switchboard/reactor.hpp"
 #include "switchboard/thread_pool.hpp"
 #include "switchboard/threading.hpp"
 
@@ -11,7 +12,7 @@ namespace switchboard {
 namespace {
 
 constexpr std::string_view transport_names[] = {"tcp", "udp", "unix", "unix-dgram"};
-constexpr std::string_view policy_names[] = {"serial", "threading", "pool", "forking"};
+constexpr std::string_view policy_names[] = {"serial", "threading", "pool", "forking", "reactor"};
 
 template <class Enum, std::size_t N>
 Enum parse(std::string_view name, const std::string_view (&names)[N], const char* what) {
@@ -36,6 +37,8 @@ std::unique_ptr<BaseServer> with_policy(Policy policy, const Address& a, Handler
       return std::make_unique<ThreadPoolMixIn<Server>>(a, std::move(f), std::move(o));
     case Policy::forking:
       return std::make_unique<ForkingMixIn<Server>>(a, std::move(f), std::move(o));
+    case Policy::reactor:
+      return std::make_unique<ReactorMixIn<Server>>(a, std::move(f), std::move(o));
   }
   throw std::invalid_argument("unknown policy");
 }

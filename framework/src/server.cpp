@@ -15,10 +15,13 @@
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <stdexcept>
+#include <string>
 #include <system_error>
 
 #include "connections.hpp"
 #include "counters.hpp"
+#include "server_access.hpp"
 #include "switchboard/handler.hpp"
 
 namespace switchboard {
@@ -153,7 +156,10 @@ void BaseServer::serve_forever() {
       self.serving_done_.notify_all();
     }
   } done{*this};
+  serve_until_shutdown();
+}
 
+void BaseServer::serve_until_shutdown() {
   while (!shutdown_requested() && !socket_closed_.load()) {
     if (wait_ready(-1)) serve_ready(64);
     service_actions();
@@ -456,6 +462,57 @@ void BaseServer::close_in_child(int drain_fd) noexcept {
   close_deadline_ = 0;
   created_path_.clear();  // the parent removes it
 }
+
+// --- what the reactor reaches (server_access.hpp) -------------------------------
+
+namespace detail {
+
+void ServerAccess::handler_failed(BaseServer& s, const Request& r) noexcept {
+  auto& c = *s.counters_;
+  try {
+    throw;
+  } catch (const std::system_error& e) {
+    if (is_timeout(e)) {
+      Counters::bump(c.timed_out);
+      return;
+    }
+    if (is_peer_gone(e)) {
+      Counters::bump(c.peer_resets);
+      return;
+    }
+  } catch (...) {
+  }
+  Counters::bump(c.handler_errors);
+  try {
+    s.handle_error(r);
+  } catch (...) {
+  }
+}
+
+void ServerAccess::datagram_dropped(BaseServer& s, const Request& r, std::size_t size) noexcept {
+  Counters::bump(s.counters_->dropped_datagrams);
+  try {
+    throw std::length_error("datagram of " + std::to_string(size) +
+                            " bytes exceeds max_datagram (" +
+                            std::to_string(s.options_.max_datagram) + "); dropped");
+  } catch (...) {
+    try {
+      s.handle_error(r);
+    } catch (...) {
+    }
+  }
+}
+
+void ServerAccess::wait_for_shutdown(BaseServer& s) {
+  while (!s.shutdown_requested()) {
+    pollfd p{s.wake_.fd(), POLLIN, 0};
+    if (::poll(&p, 1, -1) < 0 && errno != EINTR) throw_errno("poll");
+    std::uint64_t count;
+    [[maybe_unused]] auto n = ::read(s.wake_.fd(), &count, sizeof count);
+  }
+}
+
+}  // namespace detail
 
 // --- open connections ---------------------------------------------------------
 

@@ -44,16 +44,25 @@ void Socket::close() noexcept {
 
 namespace {
 
-// A non-blocking descriptor (lent by an event loop) waits here; a blocking one
-// never gets EAGAIN except when its SO_RCVTIMEO/SO_SNDTIMEO expired.
+// A non-blocking descriptor (lent by an event loop) waits here, as long as
+// its SO_RCVTIMEO/SO_SNDTIMEO allows (false when that passed); a blocking one
+// never gets EAGAIN except when that timeout expired (false at once).
 bool wait_nonblocking(int fd, short events) {
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || !(flags & O_NONBLOCK)) return false;
+  timeval tv{};
+  socklen_t len = sizeof tv;
+  int timeout_ms = -1;
+  if (::getsockopt(fd, SOL_SOCKET, events == POLLIN ? SO_RCVTIMEO : SO_SNDTIMEO, &tv, &len) == 0 &&
+      (tv.tv_sec != 0 || tv.tv_usec != 0))
+    timeout_ms = static_cast<int>(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
   pollfd p{fd, events, 0};
-  while (::poll(&p, 1, -1) < 0) {
+  for (;;) {
+    const int n = ::poll(&p, 1, timeout_ms);
+    if (n > 0) return true;
+    if (n == 0) return false;
     if (errno != EINTR) throw_errno("poll");
   }
-  return true;
 }
 
 }  // namespace

@@ -12,6 +12,17 @@
 
 namespace switchboard {
 
+namespace {
+
+// Whether `fd` becomes readable within `ns` nanoseconds.
+bool readable_within(int fd, long ns) {
+  const timespec limit{ns / 1'000'000'000, ns % 1'000'000'000};
+  pollfd p{fd, POLLIN, 0};
+  return ::ppoll(&p, 1, &limit, nullptr) > 0;
+}
+
+}  // namespace
+
 LineTooLong::LineTooLong(std::size_t limit)
     : std::runtime_error("line longer than " + std::to_string(limit) + " bytes"), limit_(limit) {}
 
@@ -74,6 +85,11 @@ bool StreamReader::fill() {
   std::size_t n = 0;
   try {
     n = receive(buffer_.data() + old, chunk, boundary);
+  } catch (const Parked&) {
+    buffer_ =
+        std::string();  // at a boundary nothing is buffered: a parked connection holds no buffer
+    start_ = 0;
+    throw;
   } catch (...) {
     buffer_.resize(old);
     throw;
@@ -89,9 +105,20 @@ bool StreamReader::fill() {
 
 // At a request boundary the connection is idle: once the server drains, an
 // idle connection is finished, unless the kernel already holds its next bytes.
+//
+// A restartable handler under the reactor parks there instead of waiting: the
+// Parked exception unwinds handle() and the event loop waits for the bytes.
 std::size_t StreamReader::receive(char* into, std::size_t size, bool boundary) {
-  if (deadline_ != std::chrono::steady_clock::time_point{}) wait_for_first_request();
+  if (deadline_ != std::chrono::steady_clock::time_point{}) {
+    // A parking reader does not wait here: the reactor's sweep keeps the deadline.
+    if (!(activity_ && boundary && activity_->parkable)) {
+      wait_for_first_request();
+    } else if (std::chrono::steady_clock::now() >= deadline_) {
+      throw_errno(ETIMEDOUT, "no complete request before the first-request deadline");
+    }
+  }
   if (!activity_ || !boundary) return socket_->recv_some(into, size);
+  if (activity_->expired.load()) throw_errno(ETIMEDOUT, "read timed out");
   // A forked child learns of the drain from a descriptor: waiting on both, it
   // ends only if nothing of a next request has arrived, and takes nothing before.
   if (activity_->drain_fd >= 0) {
@@ -106,6 +133,17 @@ std::size_t StreamReader::receive(char* into, std::size_t size, bool boundary) {
   if (activity_->draining->load()) {
     const long n = socket_->recv_nowait(into, size);
     return n < 0 ? 0 : static_cast<std::size_t>(n);
+  }
+  if (activity_->parkable) {
+    long n = socket_->recv_nowait(into, size);
+    // Parking costs an unwind (~50k instructions) and two hand-offs; while no
+    // other connection waits for a worker, the next request may come first.
+    if (n < 0 && activity_->linger_ns > 0 && activity_->waiting_jobs &&
+        activity_->waiting_jobs->load() == 0 &&
+        readable_within(socket_->fd(), activity_->linger_ns))
+      n = socket_->recv_nowait(into, size);
+    if (n < 0) throw Parked{};
+    return static_cast<std::size_t>(n);
   }
   return socket_->recv_some(into, size);
 }
@@ -125,7 +163,10 @@ void StreamReader::wait_for_first_request() {
 std::string StreamReader::take(std::size_t n) {
   std::string out(buffer_, start_, n);
   start_ += n;
-  deadline_ = {};
+  if (deadline_ != std::chrono::steady_clock::time_point{}) {
+    deadline_ = {};
+    if (activity_) activity_->first_request_read.store(true);
+  }
   return out;
 }
 

@@ -26,7 +26,7 @@ struct Flags {
   int port = 9999;
   std::string path;
   std::string policy = "threading";
-  std::size_t threads = ServerOptions{}.threads;
+  std::size_t threads = 0;  // 0: the policy's default
   std::size_t max_queued = ServerOptions{}.max_queued;
   std::size_t max_connections = ServerOptions{}.max_connections;
   std::string overload = "block";
@@ -41,18 +41,18 @@ struct Flags {
 
 // Whole numbers: CLI11's own check would let "-1" through a size_t as a huge number.
 CLI::Option* count_flag(CLI::App& app, const char* name, std::size_t& value, const char* help,
-                        bool zero_allowed = false) {
-  return app.add_option(name, value, help)
-      ->check(CLI::Validator(
-          [zero_allowed](const std::string& text) -> std::string {
-            if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
-              return "expected a whole number, got '" + text + "'";
-            if (!zero_allowed && text.find_first_not_of('0') == std::string::npos)
-              return "must be at least 1";
-            return {};
-          },
-          "N", "count"))
-      ->capture_default_str();
+                        bool zero_allowed = false, bool show_default = true) {
+  CLI::Option* option = app.add_option(name, value, help);
+  if (show_default) option->capture_default_str();
+  return option->check(CLI::Validator(
+      [zero_allowed](const std::string& text) -> std::string {
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+          return "expected a whole number, got '" + text + "'";
+        if (!zero_allowed && text.find_first_not_of('0') == std::string::npos)
+          return "must be at least 1";
+        return {};
+      },
+      "N", "count"));
 }
 
 // Out of descriptors is the first limit a busy server meets: take what the
@@ -79,9 +79,10 @@ CLI::Option* seconds_flag(CLI::App& app, const char* name, double& value, const 
       ->capture_default_str();
 }
 
-ServerOptions to_options(const Flags& f) {
+ServerOptions to_options(const Flags& f, Policy policy) {
   ServerOptions o;
-  o.threads = f.threads;
+  // --threads: the reactor's event loops; the pool's workers.
+  if (f.threads != 0) (policy == Policy::reactor ? o.loops : o.threads) = f.threads;
   o.max_queued = f.max_queued;
   if (f.overload == "block") {
     o.overload = Overload::block;
@@ -115,8 +116,7 @@ Address to_address(const Flags& f, Transport transport) {
 
 }  // namespace
 
-int run_server(int argc, char** argv, std::string_view description, HandlerFactory stream,
-               HandlerFactory datagram) {
+int run_server(int argc, char** argv, std::string_view description, SampleHandlers handlers) {
   const std::string name =
       argc > 0 ? std::filesystem::path(argv[0]).filename().string() : std::string("server");
   Flags f;
@@ -128,8 +128,11 @@ int run_server(int argc, char** argv, std::string_view description, HandlerFacto
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   app.add_option("--path", f.path, "socket file (unix, unix-dgram)");
-  app.add_option("--policy", f.policy, "serial, threading, pool or forking")->capture_default_str();
-  count_flag(app, "--threads", f.threads, "pool: worker threads");
+  app.add_option("--policy", f.policy, "serial, threading, pool, forking or reactor")
+      ->capture_default_str();
+  count_flag(app, "--threads", f.threads,
+             "pool: worker threads (default 16); reactor: event loops (default one per CPU)", false,
+             false);
   count_flag(app, "--max-queued", f.max_queued, "pool: connections waiting for a worker");
   count_flag(app, "--max-connections", f.max_connections,
              "open connections, queued ones included; 0 = no limit", true);
@@ -161,7 +164,7 @@ int run_server(int argc, char** argv, std::string_view description, HandlerFacto
   try {
     const Transport transport = parse_transport(f.proto);
     const Policy policy = parse_policy(f.policy);
-    ServerOptions options = to_options(f);
+    ServerOptions options = to_options(f, policy);
     const Address address = to_address(f, transport);
     // Inherited by every thread (and child) the server starts: SIGINT and
     // SIGTERM reach StopOnSignals' watcher only, never a handler in recv().
@@ -170,9 +173,13 @@ int run_server(int argc, char** argv, std::string_view description, HandlerFacto
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-    auto server = make_server(transport, policy, address,
-                              is_stream(transport) ? std::move(stream) : std::move(datagram),
-                              std::move(options));
+    const bool reactor = policy == Policy::reactor;
+    HandlerFactory factory =
+        is_stream(transport)
+            ? (reactor && handlers.reactor_stream ? handlers.reactor_stream : handlers.stream)
+            : (reactor && handlers.reactor_datagram ? handlers.reactor_datagram
+                                                    : handlers.datagram);
+    auto server = make_server(transport, policy, address, std::move(factory), std::move(options));
     // Installed before the listening line, so that whoever reads it may signal at once.
     StopOnSignals stop(*server);
     StatsPrinter stats(*server, Seconds(f.stats_interval));

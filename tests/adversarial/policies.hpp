@@ -1,6 +1,6 @@
 #pragma once
 // The policies the adversarial suite runs each scenario under: the one place
-// to add one (e.g. {.name = "reactor"} once it exists).
+// to add one.
 
 #include <string>
 #include <vector>
@@ -19,6 +19,7 @@ inline const std::vector<PolicyCase> kPolicies = {
     {.name = "threading", .thread_per_connection = true},
     {.name = "pool"},
     {.name = "forking", .process_per_request = true},
+    {.name = "reactor"},
 };
 
 /// The policies for which `keep` holds, e.g. the concurrent ones.

@@ -28,7 +28,8 @@ using DatagramServers =
                      switchboard::ThreadPoolUDPServer, switchboard::ForkingUDPServer,
                      switchboard::UnixDatagramServer, switchboard::ThreadingUnixDatagramServer,
                      switchboard::ThreadPoolUnixDatagramServer,
-                     switchboard::ForkingUnixDatagramServer>;
+                     switchboard::ForkingUnixDatagramServer, switchboard::ReactorUDPServer,
+                     switchboard::ReactorUnixDatagramServer>;
 TYPED_TEST_SUITE(Datagrams, DatagramServers, ServerNames);
 
 TYPED_TEST(Datagrams, OversizedIsDroppedAndReportedNeverCut) {

@@ -190,8 +190,9 @@ TYPED_TEST(DrainBacklog, ClientInTheBacklogIsRefusedAtOnce) {
 
 template <class S>
 class DrainFromHandler : public ::testing::Test {};
-using InProcessTcp = ::testing::Types<switchboard::TCPServer, switchboard::ThreadingTCPServer,
-                                      switchboard::ThreadPoolTCPServer>;
+using InProcessTcp =
+    ::testing::Types<switchboard::TCPServer, switchboard::ThreadingTCPServer,
+                     switchboard::ThreadPoolTCPServer, switchboard::ReactorTCPServer>;
 TYPED_TEST_SUITE(DrainFromHandler, InProcessTcp, ServerNames);
 
 // From the serving thread drain() only starts the drain; from a handler thread

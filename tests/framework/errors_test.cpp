@@ -153,7 +153,8 @@ template <class S>
 class PeerGone : public ::testing::Test {};
 using InProcessStream =
     ::testing::Types<switchboard::TCPServer, switchboard::ThreadingTCPServer,
-                     switchboard::ThreadPoolTCPServer, switchboard::UnixStreamServer>;
+                     switchboard::ThreadPoolTCPServer, switchboard::UnixStreamServer,
+                     switchboard::ReactorTCPServer, switchboard::ReactorUnixStreamServer>;
 TYPED_TEST_SUITE(PeerGone, InProcessStream, ServerNames);
 
 // A client that resets while the handler writes a large reply is counted, not

@@ -277,21 +277,22 @@ class Hooked : public S {
   std::shared_ptr<Hooks> hooks_;
 };
 
-// --- the sixteen servers, by their socketserver names ---------------------------
+// --- the twenty servers, by their socketserver names ---------------------------
 
 using AllServers = ::testing::Types<
     switchboard::TCPServer, switchboard::ThreadingTCPServer, switchboard::ThreadPoolTCPServer,
-    switchboard::ForkingTCPServer, switchboard::UnixStreamServer,
+    switchboard::ForkingTCPServer, switchboard::ReactorTCPServer, switchboard::UnixStreamServer,
     switchboard::ThreadingUnixStreamServer, switchboard::ThreadPoolUnixStreamServer,
-    switchboard::ForkingUnixStreamServer, switchboard::UDPServer, switchboard::ThreadingUDPServer,
-    switchboard::ThreadPoolUDPServer, switchboard::ForkingUDPServer,
-    switchboard::UnixDatagramServer, switchboard::ThreadingUnixDatagramServer,
-    switchboard::ThreadPoolUnixDatagramServer, switchboard::ForkingUnixDatagramServer>;
-using StreamServers =
-    ::testing::Types<switchboard::TCPServer, switchboard::ThreadingTCPServer,
-                     switchboard::ThreadPoolTCPServer, switchboard::ForkingTCPServer,
-                     switchboard::UnixStreamServer, switchboard::ThreadingUnixStreamServer,
-                     switchboard::ThreadPoolUnixStreamServer, switchboard::ForkingUnixStreamServer>;
+    switchboard::ForkingUnixStreamServer, switchboard::ReactorUnixStreamServer,
+    switchboard::UDPServer, switchboard::ThreadingUDPServer, switchboard::ThreadPoolUDPServer,
+    switchboard::ForkingUDPServer, switchboard::ReactorUDPServer, switchboard::UnixDatagramServer,
+    switchboard::ThreadingUnixDatagramServer, switchboard::ThreadPoolUnixDatagramServer,
+    switchboard::ForkingUnixDatagramServer, switchboard::ReactorUnixDatagramServer>;
+using StreamServers = ::testing::Types<
+    switchboard::TCPServer, switchboard::ThreadingTCPServer, switchboard::ThreadPoolTCPServer,
+    switchboard::ForkingTCPServer, switchboard::ReactorTCPServer, switchboard::UnixStreamServer,
+    switchboard::ThreadingUnixStreamServer, switchboard::ThreadPoolUnixStreamServer,
+    switchboard::ForkingUnixStreamServer, switchboard::ReactorUnixStreamServer>;
 
 template <class T>
 std::string server_name() {
@@ -327,6 +328,14 @@ std::string server_name() {
     return "ThreadPoolUnixDatagramServer";
   else if constexpr (std::is_same_v<T, switchboard::ForkingUnixDatagramServer>)
     return "ForkingUnixDatagramServer";
+  else if constexpr (std::is_same_v<T, switchboard::ReactorTCPServer>)
+    return "ReactorTCPServer";
+  else if constexpr (std::is_same_v<T, switchboard::ReactorUDPServer>)
+    return "ReactorUDPServer";
+  else if constexpr (std::is_same_v<T, switchboard::ReactorUnixStreamServer>)
+    return "ReactorUnixStreamServer";
+  else if constexpr (std::is_same_v<T, switchboard::ReactorUnixDatagramServer>)
+    return "ReactorUnixDatagramServer";
   else
     return "UnknownServer";
 }

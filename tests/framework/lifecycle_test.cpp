@@ -98,7 +98,8 @@ TEST_P(MakeServerTest, EchoesThreeTimes) {
 std::vector<NamePair> all_names() {
   std::vector<NamePair> out;
   for (const char* t : {"tcp", "udp", "unix", "unix-dgram"})
-    for (const char* p : {"serial", "threading", "pool", "forking"}) out.push_back({t, p});
+    for (const char* p : {"serial", "threading", "pool", "forking", "reactor"})
+      out.push_back({t, p});
   return out;
 }
 
@@ -122,7 +123,8 @@ TEST(MakeServer, RejectsUnknownNamesListingTheValidOnes) {
     switchboard::parse_policy("reactorish");
     ADD_FAILURE() << "parse_policy accepted reactorish";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("serial, threading, pool, forking"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("serial, threading, pool, forking, reactor"),
+              std::string::npos)
         << e.what();
   }
 }
@@ -240,8 +242,9 @@ struct StoppingHandler : StreamRequestHandler {
 
 template <class S>
 class ShutdownFromHandler : public ::testing::Test {};
-using InProcessTcp = ::testing::Types<switchboard::TCPServer, switchboard::ThreadingTCPServer,
-                                      switchboard::ThreadPoolTCPServer>;
+using InProcessTcp =
+    ::testing::Types<switchboard::TCPServer, switchboard::ThreadingTCPServer,
+                     switchboard::ThreadPoolTCPServer, switchboard::ReactorTCPServer>;
 TYPED_TEST_SUITE(ShutdownFromHandler, InProcessTcp, ServerNames);
 
 // From the serving thread shutdown() only asks; from a handler thread it waits

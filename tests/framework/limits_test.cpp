@@ -26,8 +26,10 @@ template <class S>
 class MaxConnections : public ::testing::Test {};
 using ConcurrentStreamServers =
     ::testing::Types<switchboard::ThreadingTCPServer, switchboard::ThreadPoolTCPServer,
-                     switchboard::ForkingTCPServer, switchboard::ThreadingUnixStreamServer,
-                     switchboard::ThreadPoolUnixStreamServer, switchboard::ForkingUnixStreamServer>;
+                     switchboard::ForkingTCPServer, switchboard::ReactorTCPServer,
+                     switchboard::ThreadingUnixStreamServer,
+                     switchboard::ThreadPoolUnixStreamServer, switchboard::ForkingUnixStreamServer,
+                     switchboard::ReactorUnixStreamServer>;
 TYPED_TEST_SUITE(MaxConnections, ConcurrentStreamServers, ServerNames);
 
 ServerOptions limited(std::size_t max_connections, Overload overload) {
@@ -138,6 +140,15 @@ TEST(Stats, ThreadsFollowThePolicy) {
   options.threads = 3;
   switchboard::ThreadPoolTCPServer pool(Address("127.0.0.1", 0), handler<Lines>, options);
   EXPECT_EQ(pool.stats().threads, 3u);
+
+  // The reactor: its loops, and its workers once a blocking handler needs them.
+  options.loops = 2;
+  switchboard::ReactorTCPServer reactor(Address("127.0.0.1", 0), handler<Lines>, options);
+  EXPECT_EQ(reactor.stats().threads, 2u);
+  ServeThread reactor_serving(reactor);
+  EXPECT_EQ(roundtrip(reactor, TempDir()), "hello world\n");
+  EXPECT_EQ(reactor.stats().threads, 2u + 3u);
+  ASSERT_TRUE(reactor_serving.stop());
 }
 
 TEST(Stats, PrintsAsKeyValuePairs) {

@@ -203,7 +203,8 @@ struct EnteredEcho : StreamRequestHandler {
 
 template <class S>
 class CloseDeadline : public ::testing::Test {};
-using ThreadedTcp = ::testing::Types<ThreadingTCPServer, ThreadPoolTCPServer>;
+using ThreadedTcp =
+    ::testing::Types<ThreadingTCPServer, ThreadPoolTCPServer, switchboard::ReactorTCPServer>;
 TYPED_TEST_SUITE(CloseDeadline, ThreadedTcp, ServerNames);
 
 // A request in flight (half a line) at server_close(): it gets until

@@ -14,7 +14,7 @@ namespace switchboard::test {
 namespace {
 
 const std::vector<std::string> kTransports = {"tcp", "udp", "unix", "unix-dgram"};
-const std::vector<std::string> kPolicies = {"serial", "threading", "pool", "forking"};
+const std::vector<std::string> kPolicies = {"serial", "threading", "pool", "forking", "reactor"};
 
 class EchoEveryTransportAndPolicy
     : public testing::TestWithParam<std::tuple<std::string, std::string>> {};
@@ -96,13 +96,15 @@ TEST_P(EchoConcurrentPolicy, ServesSeveralClientsAtOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, EchoConcurrentPolicy,
-                         testing::Values("threading", "pool", "forking"));
+                         testing::Values("threading", "pool", "forking", "reactor"));
 
-class EchoDatagramTransport : public testing::TestWithParam<std::string> {};
+class EchoDatagramTransport : public testing::TestWithParam<std::tuple<std::string, std::string>> {
+};
 
 TEST_P(EchoDatagramTransport, EmptyDatagramComesBackEmpty) {
+  const auto& [proto, policy] = GetParam();
   TempDir dir;
-  auto server = start_server(kEchoServer, server_args(GetParam(), "threading", dir));
+  auto server = start_server(kEchoServer, server_args(proto, policy, dir));
   Client client = connect_to(server.listening, dir);
   client.send_all("");
   EXPECT_EQ(client.recv_datagram(), "");
@@ -111,12 +113,18 @@ TEST_P(EchoDatagramTransport, EmptyDatagramComesBackEmpty) {
   expect_clean_stop(server.process);
 }
 
-INSTANTIATE_TEST_SUITE_P(Samples, EchoDatagramTransport, testing::Values("udp", "unix-dgram"),
-                         [](const auto& p) { return param_name(p.param); });
+INSTANTIATE_TEST_SUITE_P(Samples, EchoDatagramTransport,
+                         testing::Combine(testing::Values("udp", "unix-dgram"),
+                                          testing::Values("threading", "reactor")),
+                         [](const auto& p) {
+                           return param_name(std::get<0>(p.param) + "_" + std::get<1>(p.param));
+                         });
 
-TEST(SamplesEchoServer, OverLongLineEndsTheConnectionWithoutEchoingAPrefix) {
+class EchoMaxLine : public testing::TestWithParam<std::string> {};
+
+TEST_P(EchoMaxLine, OverLongLineEndsTheConnectionWithoutEchoingAPrefix) {
   TempDir dir;
-  auto args = server_args("tcp", "threading", dir);
+  auto args = server_args("tcp", GetParam(), dir);
   args.insert(args.end(), {"--max-line", "16"});
   auto server = start_server(kEchoServer, args);
 
@@ -133,6 +141,25 @@ TEST(SamplesEchoServer, OverLongLineEndsTheConnectionWithoutEchoingAPrefix) {
   EXPECT_EQ(next.recv_line(), "ok\n");
   next.shutdown_write();
   EXPECT_EQ(next.recv_until_eof(), "");
+  expect_clean_stop(server.process);
+}
+
+INSTANTIATE_TEST_SUITE_P(Samples, EchoMaxLine, testing::Values("threading", "reactor"));
+
+// The reactor's point: many connections open at once on a few threads, each
+// answered in turn (here two loops and 200 connections).
+TEST(SamplesEchoServer, ReactorServesManyOpenConnections) {
+  TempDir dir;
+  auto args = server_args("tcp", "reactor", dir);
+  args.insert(args.end(), {"--threads", "2"});
+  auto server = start_server(kEchoServer, args);
+  std::vector<Client> clients;
+  for (int i = 0; i < 200; ++i) clients.push_back(connect_to(server.listening, dir));
+  for (int i = 199; i >= 0; --i) {
+    const std::string line = "client " + std::to_string(i) + "\n";
+    clients[i].send_all(line);
+    EXPECT_EQ(clients[i].recv_line(), line);
+  }
   expect_clean_stop(server.process);
 }
 

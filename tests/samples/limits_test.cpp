@@ -46,13 +46,15 @@ TEST_P(MaxConnectionsFlag, RefusePastTheLimitThenRecover) {
 
 INSTANTIATE_TEST_SUITE_P(Samples, MaxConnectionsFlag,
                          testing::Values(StreamCase{"tcp", "threading"}, StreamCase{"tcp", "pool"},
-                                         StreamCase{"tcp", "forking"},
+                                         StreamCase{"tcp", "forking"}, StreamCase{"tcp", "reactor"},
                                          StreamCase{"unix", "threading"}),
                          [](const auto& p) { return p.param.proto + "_" + p.param.policy; });
 
-TEST(FirstRequestTimeoutFlag, ClosesAClientThatNeverSendsARequest) {
+class FirstRequestTimeoutFlag : public testing::TestWithParam<std::string> {};
+
+TEST_P(FirstRequestTimeoutFlag, ClosesAClientThatNeverSendsARequest) {
   TempDir dir;
-  auto args = server_args("tcp", "threading", dir);
+  auto args = server_args("tcp", GetParam(), dir);
   args.insert(args.end(), {"--first-request-timeout", "0.2"});
   auto server = start_server(kEchoServer, args);
   Client dawdler = connect_to(server.listening, dir);
@@ -63,6 +65,8 @@ TEST(FirstRequestTimeoutFlag, ClosesAClientThatNeverSendsARequest) {
   EXPECT_EQ(prompt.recv_line(), "prompt\n");
   expect_clean_stop(server.process);
 }
+
+INSTANTIATE_TEST_SUITE_P(Samples, FirstRequestTimeoutFlag, testing::Values("threading", "reactor"));
 
 TEST(StatsIntervalFlag, PrintsTheCountersOnStderr) {
   TempDir dir;

@@ -20,6 +20,7 @@ inline const std::string kEchoServer = ECHO_SERVER;
 inline const std::string kTimestampServer = TIMESTAMP_SERVER;
 inline const std::string kTimestampClient = TIMESTAMP_CLIENT;
 inline const std::string kCustomHandler = CUSTOM_HANDLER;
+inline const std::string kCoroutineEcho = COROUTINE_ECHO;
 
 inline bool is_unix(const std::string& proto) { return proto.starts_with("unix"); }
 inline bool is_datagram(const std::string& proto) {

@@ -76,7 +76,7 @@ TEST_P(SignalsWithRequestInFlight, SecondSignalExitsAtOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, SignalsWithRequestInFlight,
-                         testing::Values("threading", "pool", "forking"));
+                         testing::Values("threading", "pool", "forking", "reactor"));
 
 class SignalsWithIdleConnection : public testing::TestWithParam<std::string> {};
 
@@ -99,7 +99,7 @@ TEST_P(SignalsWithIdleConnection, IdleConnectionIsClosedAtOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, SignalsWithIdleConnection,
-                         testing::Values("serial", "threading", "pool", "forking"));
+                         testing::Values("serial", "threading", "pool", "forking", "reactor"));
 
 }  // namespace
 }  // namespace switchboard::test

@@ -4,6 +4,7 @@
 
 #include <regex>
 #include <string>
+#include <tuple>
 
 #include "samples_test.hpp"
 
@@ -13,12 +14,12 @@ namespace {
 // "[Wed Nov 25 02:52:00 2026] hello"
 const std::regex kStamped(R"(^\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] hello$)");
 
-class TimestampProto : public testing::TestWithParam<std::string> {};
+class TimestampProto : public testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(TimestampProto, ServerPrefixesTheTime) {
-  const std::string proto = GetParam();
+  const auto& [proto, policy] = GetParam();
   TempDir dir;
-  auto server = start_server(kTimestampServer, server_args(proto, "threading", dir));
+  auto server = start_server(kTimestampServer, server_args(proto, policy, dir));
   EXPECT_EQ(server.listening.scheme, proto);
   Client client = connect_to(server.listening, dir);
   for (int i = 0; i < 2; ++i) {
@@ -42,8 +43,11 @@ TEST_P(TimestampProto, ServerPrefixesTheTime) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, TimestampProto,
-                         testing::Values("tcp", "udp", "unix", "unix-dgram"),
-                         [](const auto& p) { return param_name(p.param); });
+                         testing::Combine(testing::Values("tcp", "udp", "unix", "unix-dgram"),
+                                          testing::Values("threading", "reactor")),
+                         [](const auto& p) {
+                           return param_name(std::get<0>(p.param) + "_" + std::get<1>(p.param));
+                         });
 
 class TimestampClientProto : public testing::TestWithParam<std::string> {};
 

@@ -9,11 +9,12 @@
 namespace switchboard {
 
 enum class Transport { tcp, udp, unix_stream, unix_datagram };
-enum class Policy { serial, threading, pool, forking };
+enum class Policy { serial, threading, pool, forking, reactor };
 
 /// "tcp", "udp", "unix", "unix-dgram"; throws std::invalid_argument listing the names.
 Transport parse_transport(std::string_view name);
-/// "serial", "threading", "pool", "forking"; throws std::invalid_argument listing the names.
+/// "serial", "threading", "pool", "forking", "reactor"; throws std::invalid_argument listing the
+/// names.
 Policy parse_policy(std::string_view name);
 std::string_view to_string(Transport transport);
 std::string_view to_string(Policy policy);

@@ -40,10 +40,18 @@ struct ServerOptions {
       0};  ///< how long handle_request() waits; 0 = forever (Python's `timeout`)
 
   // Policies.
-  std::size_t threads = 16;       ///< pool workers; each holds one connection while it serves it
+  std::size_t threads = 16;  ///< pool workers (each holds one connection while it serves it);
+                             ///< reactor: workers for blocking-style handlers, started on first use
   std::size_t max_queued = 1024;  ///< pool: requests waiting for a worker (exact)
   std::size_t max_threads = 0;    ///< threading: concurrent handler threads; 0 = unbounded
   std::size_t max_children = 40;  ///< forking: concurrent child processes
+  std::size_t loops =
+      0;  ///< reactor: event loops, one thread each; 0 = one per CPU this process may use
+  bool socket_per_loop = false;  ///< reactor, UDP: each loop reads its own SO_REUSEPORT socket
+  /// reactor, restartable handlers: how long a worker waits for a connection's
+  /// next request before parking it, when no other connection waits for a
+  /// worker (parking costs an unwind and two hand-offs); 0 = park at once
+  Seconds park_linger{50e-6};
   Overload overload = Overload::block;  ///< what any limit above does when reached
   bool block_on_close = true;           ///< server_close() waits for requests in flight
   Seconds close_timeout{10};  ///< how long it waits before forcing their connections closed

@@ -47,6 +47,7 @@ using HandlerFactory = std::function<std::unique_ptr<BaseRequestHandler>()>;
 namespace detail {
 struct Counters;
 class ActiveSet;
+struct ServerAccess;
 }  // namespace detail
 
 class BaseServer {
@@ -102,6 +103,10 @@ class BaseServer {
   // The lifecycle hooks, in the order they run.
   /// Each serve_forever() turn, on the serving thread.
   virtual void service_actions() {}
+  /// serve_forever()'s loop until shutdown(): wait for the socket, serve what
+  /// is ready, service_actions(). A policy whose own event loops read the
+  /// socket (the reactor's datagram loops) replaces it. Serving thread.
+  virtual void serve_until_shutdown();
   /// One ready request into `request`; false when none is ready.
   virtual bool get_request(Request& request) = 0;
   /// Whether to serve this request; false closes it. Serving thread.
@@ -167,6 +172,8 @@ class BaseServer {
   std::shared_ptr<Socket> socket_ptr() const { return socket_; }
 
  private:
+  friend struct detail::ServerAccess;  // the reactor's internals (framework/src/reactor/)
+
   void request_stop() noexcept;
   void report_error(const Request& request) noexcept;
   bool wait_ready(int timeout_ms);

@@ -17,6 +17,14 @@ namespace detail {
 struct ActiveConnection;
 }
 
+/// Thrown by the reader of a restartable handler (StreamRequestHandler::restartable)
+/// served by the reactor policy, at a request boundary with nothing buffered
+/// and nothing to read: it unwinds handle() so that the connection waits on the
+/// event loop, not on a thread, and handle() runs again when bytes arrive.
+/// Deliberately not a std::exception: a handler must let it pass (a
+/// `catch (...)` must rethrow it).
+struct Parked {};
+
 /// readline() met a line longer than its limit; nothing of it was returned.
 class LineTooLong : public std::runtime_error {
  public:

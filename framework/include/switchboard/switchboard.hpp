@@ -1,11 +1,13 @@
 #pragma once
-// Everything: servers, handlers and the policies.
+// Everything: servers, handlers and the policies. (Coroutine handlers, which
+// need Asio, are in switchboard/coroutine.hpp.)
 
 #include "switchboard/address.hpp"
 #include "switchboard/forking.hpp"
 #include "switchboard/handler.hpp"
 #include "switchboard/make_server.hpp"
 #include "switchboard/options.hpp"
+#include "switchboard/reactor.hpp"
 #include "switchboard/server.hpp"
 #include "switchboard/signals.hpp"
 #include "switchboard/socket.hpp"

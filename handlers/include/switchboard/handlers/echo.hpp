@@ -10,6 +10,7 @@ namespace switchboard::handlers {
 /// without echoing any of it.
 class EchoStreamHandler : public StreamRequestHandler {
  public:
+  EchoStreamHandler() { restartable = true; }  // keeps nothing on its stack between lines
   void handle() override;
 };
 

@@ -18,6 +18,7 @@ std::string ctime_now();
 /// Answers each line with "[<ctime>] <line>" (the line keeps its '\n').
 class TimestampStreamHandler : public StreamRequestHandler {
  public:
+  TimestampStreamHandler() { restartable = true; }  // keeps nothing on its stack between lines
   void handle() override;
 };
 

@@ -1,0 +1,289 @@
+#include "async_connection.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "switchboard/socket.hpp"
+#include "switchboard/stream.hpp"
+
+namespace switchboard::detail {
+
+namespace {
+
+// An idle connection holds this much; busy ones grow to what their reads fill.
+constexpr std::size_t kFirstBuffer = 1024;
+constexpr std::size_t kLargestRead = 64 * 1024;
+constexpr std::size_t kDirectWrite = 8 * 1024;
+
+[[noreturn]] void throw_asio(const asio::error_code& ec, const char* what) {
+  // Errno values in the generic category, as Socket's errors are: the
+  // server tells a vanished peer from a handler's error by them.
+  throw std::system_error(ec.value(), std::generic_category(), what);
+}
+
+int protocol_of(int fd) {
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) < 0) throw_errno("getsockname");
+  return local.ss_family;
+}
+
+}  // namespace
+
+AsyncConnection::AsyncConnection(asio::io_context& io, Sweeper& sweeper, int fd, int family,
+                                 const ServerOptions& options, ActiveConnection* node)
+    : socket_(io.get_executor()),
+      sweeper_(sweeper),
+      node_(node),
+      max_line_(options.max_line),
+      timeout_(options.timeout),
+      write_timeout_(options.write_timeout),
+      write_limit_(options.write_buffer) {
+  if (family == AF_UNSPEC) family = protocol_of(fd);
+  socket_.assign(asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP), fd);
+  sweeper_.add(*this);
+}
+
+AsyncConnection::~AsyncConnection() {
+  sweeper_.remove(*this);
+  asio::error_code ignored;
+  socket_.release(ignored);
+}
+
+void AsyncConnection::on_sweep() {
+  if (reading_ && timeout_.count() > 0 && sweeper_.expired(read_since_, timeout_)) {
+    read_expired_ = true;
+    asio::error_code ignored;
+    socket_.cancel(ignored);
+  }
+  if (reading_ && first_deadline_ != std::chrono::steady_clock::time_point{} &&
+      sweeper_.time() >= first_deadline_) {
+    first_expired_ = true;
+    asio::error_code ignored;
+    socket_.cancel(ignored);
+  }
+  if (writing_ && write_timeout_.count() > 0 && sweeper_.expired(write_since_, write_timeout_)) {
+    write_expired_ = true;
+    asio::error_code ignored;
+    socket_.cancel(ignored);
+  }
+}
+
+// --- reading -----------------------------------------------------------------
+
+void AsyncConnection::make_room() {
+  if (rbegin_ == rend_) rbegin_ = rend_ = 0;
+  if (rend_ < rcap_) return;
+  if (rbegin_ > 0) {  // unread bytes to the front first
+    std::memmove(rbuf_.get(), rbuf_.get() + rbegin_, rend_ - rbegin_);
+    rend_ -= rbegin_;
+    rbegin_ = 0;
+    if (rend_ < rcap_) return;
+  }
+  const std::size_t cap = rcap_ == 0 ? kFirstBuffer : rcap_ * 2;
+  auto bigger = std::make_unique_for_overwrite<char[]>(cap);
+  if (rend_) std::memcpy(bigger.get(), rbuf_.get(), rend_);
+  rbuf_ = std::move(bigger);
+  rcap_ = cap;
+}
+
+std::string AsyncConnection::take(std::size_t n) { return std::string(take_view(n)); }
+
+std::string_view AsyncConnection::take_view(std::size_t n) {
+  first_deadline_ = {};  // a request was read
+  if (n == 0) return {};
+  const std::string_view out(rbuf_.get() + rbegin_, n);
+  rbegin_ += n;
+  return out;
+}
+
+// A receive in three steps, so that readline() awaits Asio directly (one
+// coroutine frame fewer per request). begin_receive() flushes wfile (directly
+// when the kernel takes it all), makes room and, at an idle request boundary
+// of a draining server, settles the receive at once: 1 (bytes), 0 (the end);
+// -1 means await async_read_some into `into`/`room`; end_receive() then takes
+// its result. At a request boundary the connection is idle: the drain may end it.
+int AsyncConnection::begin_receive(Receive& r) {
+  if (eof_) return 0;
+  r.boundary = rbegin_ == rend_;
+  make_room();
+  r.into = rbuf_.get() + rend_;
+  r.room = std::min(rcap_ - rend_, kLargestRead);
+  if (r.boundary && node_) {
+    node_->idle.store(true);  // seq_cst, paired with the drain's store then scan
+    if (node_->draining && node_->draining->load()) {
+      node_->idle.store(false, std::memory_order_relaxed);
+      const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
+      if (n > 0) {
+        rend_ += static_cast<std::size_t>(n);
+        return 1;
+      }
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
+      eof_ = true;  // drained: nothing more is read
+      return 0;
+    }
+  }
+  start_wait(reading_, read_since_);
+  return -1;
+}
+
+bool AsyncConnection::end_receive(const Receive& r, const asio::error_code& ec, std::size_t n) {
+  reading_ = false;
+  if (r.boundary && node_) node_->idle.store(false, std::memory_order_relaxed);
+  if (read_expired_) throw_errno(ETIMEDOUT, "read timed out");
+  if (first_expired_)
+    throw_errno(ETIMEDOUT, "no complete request before the first-request deadline");
+  if (ec == asio::error::eof) {
+    eof_ = true;
+    // Our drain ended the input, not the peer: a partial request is not a request.
+    if (node_ && node_->cut.load()) rend_ = rbegin_;
+    return false;
+  }
+  if (ec) throw_asio(ec, "recv");
+  rend_ += n;
+  return true;
+}
+
+// One receive into the buffer; false at end of input.
+asio::awaitable<bool> AsyncConnection::fill() {
+  if (unsent() && !flush_now()) co_await flush();
+  Receive r;
+  const int now = begin_receive(r);
+  if (now >= 0) co_return now == 1;
+  asio::error_code ec;
+  const std::size_t n = co_await socket_.async_read_some(
+      asio::buffer(r.into, r.room), asio::redirect_error(asio::use_awaitable, ec));
+  co_return end_receive(r, ec, n);
+}
+
+// readline() and readline_view(), which differ only in what they return.
+template <class Line>
+asio::awaitable<Line> AsyncConnection::next_line() {
+  std::size_t scanned = rbegin_;
+  for (;;) {
+    const char* base = rbuf_.get();
+    const auto* nl =
+        base ? static_cast<const char*>(std::memchr(base + scanned, '\n', rend_ - scanned))
+             : nullptr;
+    if (nl) {
+      const std::size_t end = static_cast<std::size_t>(nl - base) + 1;
+      if (max_line_ && end - rbegin_ > max_line_) throw LineTooLong(max_line_);
+      co_return Line(take_view(end - rbegin_));
+    }
+    // Only past the limit: a last line of exactly max_line bytes, with no '\n', is allowed.
+    if (max_line_ && rend_ - rbegin_ > max_line_) throw LineTooLong(max_line_);
+    const std::size_t offset = rend_ - rbegin_;
+    // fill(), inlined: the reply goes out, then the next request is awaited.
+    if (unsent() && !flush_now()) co_await flush();
+    Receive r;
+    int got = begin_receive(r);
+    if (got < 0) {
+      asio::error_code ec;
+      const std::size_t n = co_await socket_.async_read_some(
+          asio::buffer(r.into, r.room), asio::redirect_error(asio::use_awaitable, ec));
+      got = end_receive(r, ec, n) ? 1 : 0;
+    }
+    if (got == 0) co_return Line(take_view(rend_ - rbegin_));  // the last line may lack its '\n'
+    scanned = rbegin_ + offset;  // the data may have moved to the front
+  }
+}
+
+asio::awaitable<std::string> AsyncConnection::readline() { return next_line<std::string>(); }
+asio::awaitable<std::string_view> AsyncConnection::readline_view() {
+  return next_line<std::string_view>();
+}
+
+asio::awaitable<std::string> AsyncConnection::read(std::size_t n) {
+  // Not `while (... && co_await fill())`: GCC 12 miscompiles a co_await in a
+  // loop condition (the resumed coroutine hits ud2).
+  while (buffered() < n) {
+    const bool more = co_await fill();
+    if (!more) break;
+  }
+  co_return take(std::min(n, buffered()));
+}
+
+asio::awaitable<std::string> AsyncConnection::read_some(std::size_t max) {
+  if (buffered() == 0) co_await fill();
+  co_return take(std::min(max, buffered()));
+}
+
+// --- writing -----------------------------------------------------------------
+
+asio::awaitable<void> AsyncConnection::write(std::string_view data) {
+  // A large write with nothing buffered goes straight out: copying it costs
+  // about what the send does.
+  if (unsent() == 0 && data.size() >= kDirectWrite) {
+    co_await send_all(data.data(), data.size());
+    co_return;
+  }
+  if (unsent() + data.size() <= write_limit_) {
+    wbuf_.append(data);
+    co_return;
+  }
+  co_await flush();
+  if (data.size() >= write_limit_) {
+    co_await send_all(data.data(), data.size());  // large writes go straight out, uncopied
+  } else {
+    wbuf_.append(data);
+  }
+}
+
+// Sends what is buffered without waiting; true when all of it went.
+bool AsyncConnection::flush_now() {
+  while (wsent_ < wbuf_.size()) {
+    const ssize_t n = ::send(socket_.native_handle(), wbuf_.data() + wsent_, wbuf_.size() - wsent_,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) {
+      wsent_ += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    const int err = errno;
+    clear_unsent();  // the connection is done for: the bytes must not go twice
+    throw_errno(err, "send");
+  }
+  clear_unsent();
+  return true;
+}
+
+asio::awaitable<void> AsyncConnection::flush() {
+  if (flush_now()) co_return;
+  // Emptied whatever happens: after a failed send the connection is done for,
+  // and a later flush must not send the same bytes again.
+  struct Clear {
+    AsyncConnection& c;
+    ~Clear() { c.clear_unsent(); }
+  } clear{*this};
+  co_await send_all(wbuf_.data() + wsent_, wbuf_.size() - wsent_);
+}
+
+// Sends directly while the kernel takes it (no suspension on the hot path);
+// waits for room, up to the write timeout, when it does not.
+asio::awaitable<void> AsyncConnection::send_all(const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::send(socket_.native_handle(), data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) {
+      data += n;
+      size -= static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("send");
+    asio::error_code ec;
+    start_wait(writing_, write_since_);
+    co_await socket_.async_wait(Socket::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+    writing_ = false;
+    if (write_expired_) throw_errno(ETIMEDOUT, "write timed out");
+    if (ec) throw_asio(ec, "send");
+  }
+}
+
+}  // namespace switchboard::detail

@@ -1,0 +1,265 @@
+#include "datagram_loop.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cerrno>
+#include <exception>
+
+#include "../server_access.hpp"
+#include "event_loop.hpp"
+#include "reactor.hpp"
+#include "switchboard/coroutine.hpp"
+#include "switchboard/socket.hpp"
+
+namespace switchboard::detail {
+
+namespace {
+
+constexpr std::size_t kBatch = 32;
+
+int protocol_family(const BaseServer& server) { return server.server_address().family(); }
+
+}  // namespace
+
+DatagramLoop::DatagramLoop(Reactor& reactor, EventLoop& loop, const Socket& socket)
+    : reactor_(reactor),
+      loop_(loop),
+      socket_(std::make_shared<Socket>(::fcntl(socket.fd(), F_DUPFD_CLOEXEC, 0))),
+      max_(reactor.server().options().max_datagram),
+      batch_(kBatch),
+      // Untouched pages cost no memory: a slot of max_datagram holds what arrives.
+      buffers_(std::make_unique_for_overwrite<char[]>(kBatch * max_)),
+      in_(kBatch),
+      in_iov_(kBatch),
+      in_from_(kBatch),
+      out_data_(kBatch),
+      out_to_(kBatch) {
+  if (!*socket_) throw_errno("dup");
+  const int family = protocol_family(reactor.server());
+  asio_ = std::make_unique<AsioSocket>(loop.io().get_executor());
+  asio_->assign(asio::generic::datagram_protocol(family, family == AF_UNIX ? 0 : IPPROTO_UDP),
+                socket_->fd());
+  for (std::size_t i = 0; i < batch_; ++i) {
+    in_iov_[i] = {buffers_.get() + i * max_, max_};
+    in_[i].msg_hdr = {};
+    in_[i].msg_hdr.msg_iov = &in_iov_[i];
+    in_[i].msg_hdr.msg_iovlen = 1;
+  }
+}
+
+DatagramLoop::~DatagramLoop() {
+  if (asio_) {
+    asio::error_code ignored;
+    asio_->release(ignored);
+  }
+}
+
+void DatagramLoop::start() {
+  asio::post(loop_.io(), [this] {
+    stopping_ = false;
+    if (running_) return;
+    running_ = true;
+    asio::co_spawn(loop_.io(), receive(), asio::detached);
+  });
+}
+
+void DatagramLoop::stop() {
+  std::promise<void> seen;
+  asio::post(loop_.io(), [this, &seen] {
+    stopping_ = true;
+    asio::error_code ignored;
+    if (asio_) asio_->cancel(ignored);
+    seen.set_value();
+  });
+  seen.get_future().wait();
+}
+
+void DatagramLoop::shut() {
+  std::promise<void> seen;
+  asio::post(loop_.io(), [this, &seen] {
+    stopping_ = true;
+    asio::error_code ignored;
+    if (asio_) asio_->release(ignored);  // a pending receive completes, aborted, and sees stopping_
+    asio_.reset();
+    seen.set_value();
+  });
+  seen.get_future().wait();
+}
+
+void DatagramLoop::queue(const Address& to, std::string_view data) {
+  if (to.size() <= sizeof(sa_family_t)) return;  // an unbound Unix client cannot be answered
+  if (out_count_ == out_data_.size()) {
+    out_data_.resize(out_count_ * 2);
+    out_to_.resize(out_count_ * 2);
+  }
+  out_to_[out_count_] = to;
+  out_data_[out_count_].assign(data);
+  ++out_count_;
+}
+
+asio::awaitable<void> DatagramLoop::receive() {
+  struct Running {
+    bool& flag;
+    ~Running() { flag = false; }
+  } running{running_};
+  BaseServer& server = reactor_.server();
+  asio::generic::datagram_protocol::endpoint from;
+  while (!stopping_) {
+    // The first datagram through Asio: speculative, then epoll when there is none.
+    asio::error_code ec;
+    const std::size_t first =
+        co_await asio_->async_receive_from(asio::buffer(buffers_.get(), max_), from, MSG_TRUNC,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_) break;
+    if (ec) {
+      if (ec != asio::error::operation_aborted && ec != asio::error::would_block)
+        Counters::bump(ServerAccess::counters(server).accept_errors);
+      continue;
+    }
+    // The rest of the burst in one call.
+    for (std::size_t i = 1; i < batch_; ++i) {
+      in_[i].msg_hdr.msg_name = &in_from_[i];
+      in_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    }
+    const int more = batch_ > 1
+                         ? ::recvmmsg(socket_->fd(), &in_[1], static_cast<unsigned>(batch_ - 1),
+                                      MSG_DONTWAIT | MSG_TRUNC, nullptr)
+                         : 0;
+    const std::size_t count = 1 + static_cast<std::size_t>(std::max(more, 0));
+    for (std::size_t i = 0; i < count; ++i) {
+      // One Request for the loop, reused: its packet keeps its allocation and
+      // its reply socket needs no new reference (unless a worker took it).
+      Request& request = request_;
+      if (!request.reply_socket) request.reply_socket = socket_;
+      std::size_t size = first;
+      if (i == 0) {
+        request.client_address = Address::from_sockaddr(from.data(), from.size());
+      } else {
+        size = in_[i].msg_len;
+        request.client_address = Address::from_sockaddr(
+            reinterpret_cast<const sockaddr*>(&in_from_[i]), in_[i].msg_hdr.msg_namelen);
+      }
+      if (size > max_) {  // MSG_TRUNC gave its real size: reported and dropped, never cut
+        ServerAccess::datagram_dropped(server, request, size);
+        continue;
+      }
+      Counters::bump(ServerAccess::counters(server).total_requests);
+      request.packet.assign(buffers_.get() + i * max_, size);
+      std::unique_ptr<AsyncDatagramRequestHandler> handler = admit(request);
+      if (!handler) continue;
+      // A coroutine handler, awaited here: its reply joins the batch's.
+      ActiveRequest active(ServerAccess::counters(server));
+      std::exception_ptr error;
+      bool set_up = false;
+      try {
+        handler->setup();
+        set_up = true;
+      } catch (...) {
+        error = std::current_exception();
+      }
+      if (set_up) {
+        try {
+          co_await handler->handle_async();
+        } catch (...) {
+          error = std::current_exception();
+        }
+        try {
+          handler->finish();  // queues the reply, also after an error
+        } catch (...) {
+          if (!error) error = std::current_exception();
+        }
+      }
+      if (error) {
+        try {
+          std::rethrow_exception(error);
+        } catch (...) {
+          ServerAccess::handler_failed(server, request);
+        }
+      }
+      handler.reset();
+      ServerAccess::shutdown_request(server, request);
+    }
+    co_await send_replies();
+  }
+}
+
+// verify_request(), then where the handler runs: a coroutine handler is
+// returned to run here, a blocking one goes to a worker. Null if served elsewhere.
+std::unique_ptr<AsyncDatagramRequestHandler> DatagramLoop::admit(Request& request) {
+  BaseServer& server = reactor_.server();
+  if (!ServerAccess::verify_request(server, request)) {
+    Counters::bump(ServerAccess::counters(server).rejected);
+    ServerAccess::shutdown_request(server, request);
+    return nullptr;
+  }
+  if (reactor_.serves_whole()) {
+    reactor_.submit_whole(std::move(request));
+    return nullptr;
+  }
+  std::unique_ptr<BaseRequestHandler> h;
+  try {
+    h = ServerAccess::make_handler(server, request);
+  } catch (...) {
+    ServerAccess::handler_failed(server, request);
+    ServerAccess::shutdown_request(server, request);
+    return nullptr;
+  }
+  if (ServerAccess::is_datagram_coroutine(*h)) {
+    auto* a = static_cast<AsyncDatagramRequestHandler*>(h.release());
+    ServerAccess::set_reply_sink(*a, this);
+    return std::unique_ptr<AsyncDatagramRequestHandler>(a);
+  }
+  reactor_.serve_whole_from_now_on();
+  h.reset();
+  reactor_.submit_whole(std::move(request));
+  return nullptr;
+}
+
+// One sendmmsg() for the batch's replies. A reply the kernel refuses is
+// dropped (UDP promises no delivery); a full send buffer is waited for once.
+asio::awaitable<void> DatagramLoop::send_replies() {
+  std::vector<mmsghdr>& out = out_hdr_;
+  std::vector<iovec>& iov = out_iov_;
+  if (out.size() < out_count_) {
+    out.resize(out_count_);
+    iov.resize(out_count_);
+  }
+  for (std::size_t i = 0; i < out_count_; ++i) {
+    iov[i] = {out_data_[i].data(), out_data_[i].size()};
+    out[i].msg_hdr = {};
+    out[i].msg_hdr.msg_name = const_cast<sockaddr*>(out_to_[i].data());
+    out[i].msg_hdr.msg_namelen = out_to_[i].size();
+    out[i].msg_hdr.msg_iov = &iov[i];
+    out[i].msg_hdr.msg_iovlen = 1;
+  }
+  std::size_t sent = 0;
+  bool waited = false;
+  while (sent < out_count_) {
+    const int n = ::sendmmsg(socket_->fd(), &out[sent], static_cast<unsigned>(out_count_ - sent),
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      waited = false;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !waited && !stopping_) {
+      asio::error_code ec;
+      co_await asio_->async_wait(AsioSocket::wait_write,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      waited = true;
+      continue;
+    }
+    ++sent;  // this one cannot go: drop it, send the rest
+    waited = false;
+  }
+  out_count_ = 0;
+}
+
+}  // namespace switchboard::detail

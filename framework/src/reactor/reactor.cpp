@@ -1,0 +1,177 @@
+#include "reactor.hpp"
+
+#include <netinet/in.h>
+#include <sched.h>
+
+#include <thread>
+
+#include "../server_access.hpp"
+#include "datagram_loop.hpp"
+#include "stream_connection.hpp"
+#include "switchboard/reactor.hpp"
+#include "switchboard/socket.hpp"
+
+namespace switchboard::detail {
+
+namespace {
+
+// "One per core" means the cores this process may run on: a server pinned to
+// one CPU (taskset) gets one loop, not one per core of the machine.
+std::size_t usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return static_cast<std::size_t>(CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Another socket on the server's UDP port, in its SO_REUSEPORT group: the
+// kernel spreads senders over the group's sockets.
+Socket reuse_port_socket(const Address& address) {
+  Socket s = Socket::open(address.family(), SOCK_DGRAM | SOCK_NONBLOCK);
+  s.set_option(SOL_SOCKET, SO_REUSEPORT, 1);
+  if (address.family() == AF_INET6) s.set_option(IPPROTO_IPV6, IPV6_V6ONLY, 1);
+  if (::bind(s.fd(), address.data(), address.size()) < 0)
+    throw_errno(("bind " + address.to_string() + " (SO_REUSEPORT)").c_str());
+  return s;
+}
+
+// A request served whole on a worker: finish_and_close(), as the pool runs it.
+class WholeJob final : public Job {
+ public:
+  WholeJob(Reactor& reactor, Request request) : reactor_(reactor), request_(std::move(request)) {
+    reactor_.opened();
+  }
+  ~WholeJob() {
+    ServerAccess::shutdown_request(reactor_.server(), request_);  // if it was never served
+    reactor_.closed();
+  }
+  Request& request() { return request_; }
+  void run() noexcept override {
+    std::unique_ptr<WholeJob> self(this);
+    ServerAccess::finish_and_close(reactor_.server(), request_);
+  }
+
+ private:
+  Reactor& reactor_;
+  Request request_;
+};
+
+}  // namespace
+
+Reactor::Reactor(BaseServer& server) : server_(server), workers_(server.options().threads) {
+  const ServerOptions& o = server.options();
+  const std::size_t n = o.loops ? o.loops : usable_cpus();
+  loops_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<EventLoop>(o));
+  if (server.socket_type() == SOCK_DGRAM && server.socket()) {
+    datagram_loops_.push_back(std::make_unique<DatagramLoop>(*this, *loops_[0], server.socket()));
+    if (o.socket_per_loop && server.server_address().is_ip()) {
+      for (std::size_t i = 1; i < n; ++i) {
+        Socket s = reuse_port_socket(server.server_address());
+        datagram_loops_.push_back(std::make_unique<DatagramLoop>(*this, *loops_[i], s));
+      }
+    }
+  }
+  for (auto& loop : loops_) loop->start();
+  loop_threads_ = loops_.size();
+}
+
+Reactor::~Reactor() { close(std::chrono::steady_clock::now()); }
+
+EventLoop& Reactor::next_loop() {
+  return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+}
+
+void Reactor::opened() {
+  std::lock_guard lock(mutex_);
+  ++live_;
+}
+
+void Reactor::closed() {
+  std::lock_guard lock(mutex_);
+  if (--live_ == 0) changed_.notify_all();
+}
+
+bool Reactor::wait_idle(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_until(lock, deadline, [this] { return live_ == 0; });
+}
+
+void Reactor::serve(Request request) {
+  if (closed_.load()) return ServerAccess::shutdown_request(server_, request);
+  if (request.is_datagram()) return submit_whole(std::move(request));  // handle_request()'s
+  StreamConnection::start(*this, std::move(request));
+}
+
+void Reactor::submit_whole(Request request) noexcept {
+  std::unique_ptr<WholeJob> job;
+  try {
+    job = std::make_unique<WholeJob>(*this, std::move(request));
+    workers_.submit(*job);
+    job.release();
+  } catch (...) {  // no worker to run it: reported, and closed by the job's destructor
+    if (job) ServerAccess::handler_failed(server_, job->request());
+  }
+}
+
+void Reactor::serve_datagrams() {
+  {
+    std::lock_guard lock(receiving_mutex_);
+    if (closed_.load()) return;
+    for (auto& d : datagram_loops_) d->start();
+    receiving_ = true;
+  }
+  ServerAccess::wait_for_shutdown(server_);
+  stop_receiving();
+}
+
+void Reactor::stop_receiving() {
+  std::lock_guard lock(receiving_mutex_);
+  if (!receiving_) return;
+  for (auto& d : datagram_loops_) d->stop();
+  receiving_ = false;
+}
+
+void Reactor::close(std::chrono::steady_clock::time_point deadline) {
+  if (closed_.exchange(true)) return;
+  if (server_.socket_type() == SOCK_DGRAM) ServerAccess::stop(server_);  // serve_forever() returns
+  stop_receiving();
+  // Idle connections have ended already (server_close() drains); the rest
+  // get until the deadline, then lose their connections. Whatever still
+  // waits on I/O then ends at once; a coroutine awaiting something else is
+  // destroyed with its loop.
+  if (!wait_idle(deadline)) {
+    ServerAccess::close_active_connections(server_);
+    wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  }
+  workers_.close();  // as the pool: a handler busy past the cut is waited for
+  for (auto& d : datagram_loops_) d->shut();
+  for (auto& loop : loops_) loop->stop();
+  loop_threads_ = 0;
+  // While this object is whole: what a loop still held (a connection's
+  // coroutine, a reply in flight) is destroyed with it and closes itself here.
+  loops_.clear();
+  datagram_loops_.clear();
+}
+
+}  // namespace switchboard::detail
+
+namespace switchboard::detail {
+
+ServerOptions reactor_options(ServerOptions options, bool datagram) {
+  if (datagram && options.socket_per_loop) options.reuse_port = true;  // set before bind
+  return options;
+}
+
+ReactorCore::ReactorCore(BaseServer& server) : reactor_(std::make_unique<Reactor>(server)) {}
+ReactorCore::~ReactorCore() = default;
+void ReactorCore::serve(Request request) { reactor_->serve(std::move(request)); }
+void ReactorCore::serve_datagrams() { reactor_->serve_datagrams(); }
+void ReactorCore::close(std::chrono::steady_clock::time_point deadline) {
+  reactor_->close(deadline);
+}
+std::size_t ReactorCore::loops() const { return reactor_->loop_count(); }
+std::size_t ReactorCore::workers() const { return reactor_->worker_count(); }
+
+}  // namespace switchboard::detail

@@ -1,0 +1,76 @@
+#pragma once
+// Internal: the reactor behind ReactorMixIn (ReactorCore's state). The
+// serving thread accepts (BaseServer's loop, as for every policy) and hands
+// each connection over here; connections are spread over the loops round
+// robin; blocking-style handlers run on workers started on first use.
+// Datagram servers have their loops read the socket themselves, in batches.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "event_loop.hpp"
+#include "switchboard/server.hpp"
+#include "workers.hpp"
+
+namespace switchboard::detail {
+
+class DatagramLoop;
+
+class Reactor {
+ public:
+  explicit Reactor(BaseServer& server);
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  /// process_request(). Serving thread.
+  void serve(Request request);
+  /// serve_until_shutdown() of a datagram server. Serving thread.
+  void serve_datagrams();
+  /// The loops stop reading datagrams (serve_datagrams() returns). Thread safe.
+  void stop_receiving();
+  /// server_close(): waits until `deadline` for what is being served, cuts
+  /// what remains, then joins workers and loops. Idempotent. Not from a loop or worker.
+  void close(std::chrono::steady_clock::time_point deadline);
+
+  std::size_t loop_count() const { return loop_threads_.load(std::memory_order_relaxed); }
+  std::size_t worker_count() const { return workers_.started(); }
+
+  // For the connections and datagram loops.
+  BaseServer& server() { return server_; }
+  EventLoop& next_loop();
+  Workers& workers() { return workers_; }
+  /// A connection (or a datagram on a worker) starts / ends. Thread safe.
+  void opened();
+  void closed();
+  /// Whether a blocking handler that is not restartable was seen: its
+  /// requests go to workers whole, as the pool serves them, factory and all.
+  bool serves_whole() const { return whole_.load(std::memory_order_relaxed); }
+  void serve_whole_from_now_on() { whole_.store(true, std::memory_order_relaxed); }
+  /// Hands `request` to a worker, whole (finish_and_close()). Never throws.
+  void submit_whole(Request request) noexcept;
+
+ private:
+  bool wait_idle(std::chrono::steady_clock::time_point deadline);
+
+  BaseServer& server_;
+  Workers workers_;
+  std::vector<std::unique_ptr<DatagramLoop>> datagram_loops_;  // outlive the loops' coroutines
+  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::atomic<std::size_t> loop_threads_{0};
+  std::atomic<std::size_t> next_{0};
+  std::atomic<bool> whole_{false};
+  std::atomic<bool> closed_{false};
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::size_t live_ = 0;  // connections and datagram jobs not yet ended
+  std::mutex receiving_mutex_;
+  bool receiving_ = false;  // the datagram loops read the socket
+};
+
+}  // namespace switchboard::detail

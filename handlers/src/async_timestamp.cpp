@@ -1,0 +1,35 @@
+#include <string>
+
+#include "switchboard/handlers/coroutine.hpp"
+#include "switchboard/handlers/timestamp.hpp"
+
+namespace switchboard::handlers {
+
+namespace {
+
+std::string stamped(std::string_view data) {
+  std::string reply = "[";
+  reply += ctime_now();
+  reply += "] ";
+  reply += data;
+  return reply;
+}
+
+}  // namespace
+
+asio::awaitable<void> AsyncTimestampStreamHandler::handle_async() {
+  try {
+    for (std::string line = co_await rfile.readline(); !line.empty();
+         line = co_await rfile.readline())
+      co_await wfile.write(stamped(line));
+  } catch (const LineTooLong&) {
+    // As for TimestampStreamHandler: an over-long line ends the connection quietly.
+  }
+}
+
+asio::awaitable<void> AsyncTimestampDatagramHandler::handle_async() {
+  wfile.write(stamped(packet()));
+  co_return;
+}
+
+}  // namespace switchboard::handlers

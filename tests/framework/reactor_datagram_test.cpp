@@ -1,0 +1,170 @@
+// The reactor's datagram loops: coroutine datagram handlers run on the loop
+// and their replies go out in batches; blocking ones run on the workers;
+// oversized datagrams are dropped and counted; an empty one is echoed empty;
+// with socket_per_loop each loop reads its own SO_REUSEPORT socket.
+
+#include <stdexcept>
+#include <string>
+
+#include "helpers.hpp"
+#include "switchboard/coroutine.hpp"
+
+namespace sbt {
+namespace {
+
+using switchboard::AsyncDatagramRequestHandler;
+using switchboard::handler;
+
+// Echoes; "silent" gets no reply; "boom" writes, then throws.
+struct CoPacketEcho : AsyncDatagramRequestHandler {
+  asio::awaitable<void> handle_async() override {
+    if (packet() == "silent") co_return;
+    wfile.write(packet());
+    if (packet() == "boom") throw std::runtime_error("boom");
+    co_return;
+  }
+};
+
+template <class S>
+class ReactorDatagrams : public ::testing::Test {
+ protected:
+  void start(ServerOptions options = {}, HandlerFactory factory = handler<CoPacketEcho>) {
+    if (options.loops == 0) options.loops = 2;
+    server = std::make_unique<Hooked<S>>(hooks, bind_arg<S>(dir), std::move(factory), options);
+    serving = std::make_unique<ServeThread>(*server);
+  }
+  void TearDown() override {
+    serving.reset();
+    server.reset();
+  }
+
+  TempDir dir;
+  std::shared_ptr<Hooks> hooks = std::make_shared<Hooks>();
+  std::unique_ptr<Hooked<S>> server;
+  std::unique_ptr<ServeThread> serving;
+};
+using ReactorDatagramServers =
+    ::testing::Types<switchboard::ReactorUDPServer, switchboard::ReactorUnixDatagramServer>;
+TYPED_TEST_SUITE(ReactorDatagrams, ReactorDatagramServers, ServerNames);
+
+TYPED_TEST(ReactorDatagrams, EchoesIncludingAnEmptyDatagram) {
+  this->start();
+  Client c = Client::to(*this->server, this->dir);
+  c.send("one");
+  EXPECT_EQ(c.recv(), "one");
+  c.send("");
+  EXPECT_EQ(c.recv(), "");
+  c.send("silent");
+  c.send("after");
+  EXPECT_EQ(c.recv(), "after") << "a handler that wrote nothing was answered";
+  EXPECT_EQ(this->server->stats().total_requests, 4u);
+  ASSERT_TRUE(this->serving->stop());
+}
+
+// Bursts from many clients: every datagram answered, to its own sender.
+TYPED_TEST(ReactorDatagrams, BurstsFromManyClientsAreAllAnswered) {
+  this->start();
+  std::vector<Client> clients;
+  for (int i = 0; i < 16; ++i) clients.push_back(Client::to(*this->server, this->dir));
+  for (int round = 0; round < 20; ++round) {
+    for (std::size_t i = 0; i < clients.size(); ++i)
+      for (int k = 0; k < 4; ++k)
+        clients[i].send("c" + std::to_string(i) + " r" + std::to_string(round) + " k" +
+                        std::to_string(k));
+    for (std::size_t i = 0; i < clients.size(); ++i)
+      for (int k = 0; k < 4; ++k)
+        ASSERT_EQ(clients[i].recv(), "c" + std::to_string(i) + " r" + std::to_string(round) + " k" +
+                                         std::to_string(k));
+  }
+  EXPECT_EQ(this->server->stats().total_requests, 16u * 20 * 4);
+  ASSERT_TRUE(this->serving->stop());
+}
+
+TYPED_TEST(ReactorDatagrams, OversizedIsDroppedAndCountedNeverCut) {
+  ServerOptions options;
+  options.max_datagram = 100;
+  this->start(options);
+  Client c = Client::to(*this->server, this->dir);
+  c.send(std::string(100, 'f'));
+  EXPECT_EQ(c.recv(), std::string(100, 'f'));
+  c.send(std::string(101, 'a'));
+  c.send("small");
+  EXPECT_EQ(c.recv(), "small");
+  EXPECT_EQ(this->server->stats().dropped_datagrams, 1u);
+  EXPECT_EQ(this->hooks->errors.load(), 1);
+  EXPECT_EQ(this->server->stats().total_requests, 2u);
+  ASSERT_TRUE(this->serving->stop());
+}
+
+TYPED_TEST(ReactorDatagrams, HandlerErrorIsReportedAndTheReplyWrittenStillGoes) {
+  this->start();
+  Client c = Client::to(*this->server, this->dir);
+  c.send("boom");
+  EXPECT_EQ(c.recv(), "boom");
+  EXPECT_TRUE(wait_until([&] { return this->hooks->errors.load() == 1; }));
+  EXPECT_EQ(this->hooks->what(), std::vector<std::string>{"boom"});
+  c.send("next");
+  EXPECT_EQ(c.recv(), "next");
+  ASSERT_TRUE(this->serving->stop());
+}
+
+TYPED_TEST(ReactorDatagrams, VerifyRequestFalseSendsNothing) {
+  this->start();
+  Client c = Client::to(*this->server, this->dir);
+  this->hooks->accept = false;
+  c.send("refused");
+  EXPECT_TRUE(wait_until([&] { return this->server->stats().rejected == 1; }));
+  this->hooks->accept = true;
+  c.send("accepted");
+  EXPECT_EQ(c.recv(), "accepted") << "the rejected datagram was answered";
+  ASSERT_TRUE(this->serving->stop());
+}
+
+// A blocking DatagramRequestHandler runs on the workers.
+TYPED_TEST(ReactorDatagrams, BlockingHandlersRunOnWorkers) {
+  ServerOptions options;
+  options.threads = 2;
+  this->start(options, handler<LineEcho<switchboard::DatagramRequestHandler>>);
+  Client c = Client::to(*this->server, this->dir);
+  for (int i = 0; i < 5; ++i) {
+    c.send("blocking " + std::to_string(i));
+    EXPECT_EQ(c.recv(), "blocking " + std::to_string(i));
+  }
+  EXPECT_EQ(this->server->workers(), 2u);
+  ASSERT_TRUE(this->serving->stop());
+}
+
+// Each loop reads its own SO_REUSEPORT socket; the kernel spreads the
+// clients over them, and each is answered from the port it wrote to.
+TEST(ReactorUDP, SocketPerLoopAnswersEveryClient) {
+  ServerOptions options;
+  options.loops = 4;
+  options.socket_per_loop = true;
+  switchboard::ReactorUDPServer server(Address("127.0.0.1", 0), handler<CoPacketEcho>, options);
+  ServeThread serving(server);
+  std::vector<Client> clients;
+  for (int i = 0; i < 32; ++i) clients.push_back(Client::datagram(server.server_address()));
+  for (int round = 0; round < 5; ++round)
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      const std::string message = "client " + std::to_string(i) + " round " + std::to_string(round);
+      clients[i].send(message);
+      ASSERT_EQ(clients[i].recv(), message);
+    }
+  ASSERT_TRUE(serving.stop());
+  server.server_close();
+}
+
+// The coroutine datagram handler under a blocking policy.
+TEST(CoroutineDatagramElsewhere, ServesUnderThePool) {
+  switchboard::ThreadPoolUDPServer server(Address("127.0.0.1", 0), handler<CoPacketEcho>);
+  ServeThread serving(server);
+  Client c = Client::datagram(server.server_address());
+  c.send("pooled");
+  EXPECT_EQ(c.recv(), "pooled");
+  c.send("");
+  EXPECT_EQ(c.recv(), "");
+  ASSERT_TRUE(serving.stop());
+}
+
+}  // namespace
+}  // namespace sbt
