@@ -10,6 +10,10 @@ endif()
 add_library(switchboard_asio INTERFACE IMPORTED)
 target_include_directories(switchboard_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
 target_compile_definitions(switchboard_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+# Asio 1.22 looks for co_await support under clang only with libc++'s
+# <experimental/coroutine>; clang 14 with libstdc++'s <coroutine> has it too.
+target_compile_definitions(switchboard_asio INTERFACE
+                           $<$<CXX_COMPILER_ID:Clang>:ASIO_HAS_CO_AWAIT=1>)
 target_link_libraries(switchboard_asio INTERFACE Threads::Threads)
 
 find_path(CONCURRENTQUEUE_INCLUDE_DIR concurrentqueue/blockingconcurrentqueue.h)
