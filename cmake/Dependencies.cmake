@@ -10,6 +10,13 @@ endif()
 add_library(switchboard_asio INTERFACE IMPORTED)
 target_include_directories(switchboard_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
 target_compile_definitions(switchboard_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+# Asio picks aligned_alloc()/free() or operator new/delete for its
+# recycled handler memory from _GLIBCXX_HAVE_ALIGNED_ALLOC, which a file that
+# includes asio before any standard header has not seen yet: two files then
+# compile asio's inline aligned_new()/aligned_delete() differently, and memory
+# from one is freed by the other (ASan: alloc-dealloc-mismatch, in the
+# reactor). One choice for every file: glibc has aligned_alloc().
+target_compile_definitions(switchboard_asio INTERFACE ASIO_HAS_STD_ALIGNED_ALLOC=1)
 # Asio 1.22 looks for co_await support under clang only with libc++'s
 # <experimental/coroutine>; clang 14 with libstdc++'s <coroutine> has it too.
 target_compile_definitions(switchboard_asio INTERFACE
