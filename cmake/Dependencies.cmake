@@ -9,18 +9,22 @@ if(NOT ASIO_INCLUDE_DIR)
 endif()
 add_library(switchboard_asio INTERFACE IMPORTED)
 target_include_directories(switchboard_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
-target_compile_definitions(switchboard_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
-# Asio picks aligned_alloc()/free() or operator new/delete for its
-# recycled handler memory from _GLIBCXX_HAVE_ALIGNED_ALLOC, which a file that
-# includes asio before any standard header has not seen yet: two files then
-# compile asio's inline aligned_new()/aligned_delete() differently, and memory
-# from one is freed by the other (ASan: alloc-dealloc-mismatch, in the
-# reactor). One choice for every file: glibc has aligned_alloc().
-target_compile_definitions(switchboard_asio INTERFACE ASIO_HAS_STD_ALIGNED_ALLOC=1)
-# Asio 1.22 looks for co_await support under clang only with libc++'s
-# <experimental/coroutine>; clang 14 with libstdc++'s <coroutine> has it too.
-target_compile_definitions(switchboard_asio INTERFACE
-                           $<$<CXX_COMPILER_ID:Clang>:ASIO_HAS_CO_AWAIT=1>)
+# The installed package's switchboard::asio repeats these definitions
+# (switchboardConfig.cmake.in): a consumer's coroutine handlers must compile
+# asio the way the library did.
+set(SWITCHBOARD_ASIO_DEFINITIONS
+    ASIO_STANDALONE ASIO_NO_DEPRECATED
+    # Asio picks aligned_alloc()/free() or operator new/delete for its
+    # recycled handler memory from _GLIBCXX_HAVE_ALIGNED_ALLOC, which a file
+    # that includes asio before any standard header has not seen yet: two
+    # files then compile asio's inline aligned_new()/aligned_delete()
+    # differently, and memory from one is freed by the other (ASan:
+    # alloc-dealloc-mismatch, in the reactor). glibc has aligned_alloc().
+    ASIO_HAS_STD_ALIGNED_ALLOC=1
+    # Asio 1.22 looks for co_await support under clang only with libc++'s
+    # <experimental/coroutine>; clang 14 with libstdc++'s <coroutine> has it.
+    $<$<CXX_COMPILER_ID:Clang>:ASIO_HAS_CO_AWAIT=1>)
+target_compile_definitions(switchboard_asio INTERFACE ${SWITCHBOARD_ASIO_DEFINITIONS})
 target_link_libraries(switchboard_asio INTERFACE Threads::Threads)
 
 find_path(CONCURRENTQUEUE_INCLUDE_DIR concurrentqueue/blockingconcurrentqueue.h)
