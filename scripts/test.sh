@@ -89,7 +89,7 @@ sanitizer_env() {
   # ASan and UBSan share one runtime and one log_path in the asan build.
   export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:log_path=$reports/report:external_symbolizer_path=$symbolizer"
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/report:external_symbolizer_path=$symbolizer"
-  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/report:external_symbolizer_path=$symbolizer"
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/report:external_symbolizer_path=$symbolizer:suppressions=$PWD/tests/tsan.supp"
 }
 
 # ctest with the sanitizer options; reports from any process fail the run.
