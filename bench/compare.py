@@ -94,13 +94,18 @@ def cpu_seconds(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        total = sum(int(x) for x in fields[11:15]) / TICKS
-        for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                total += sum(cpu_seconds(int(child)) for child in f.read().split())
-        return total
+        tids = os.listdir("/proc/%d/task" % pid)
     except (FileNotFoundError, ProcessLookupError):
         return 0.0  # exited between the listing and the read
+    total = sum(int(x) for x in fields[11:15]) / TICKS
+    for tid in tids:
+        try:  # a thread that ends meanwhile (a thread cache's) takes its list along
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                children = f.read().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += sum(cpu_seconds(int(child)) for child in children)
+    return total
 
 
 def cpus():

@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
         ::close(fd);
         continue;
       }
-      if (was_waiting == out.empty()) continue;  // interest unchanged: no syscall
+      if (was_waiting != out.empty()) continue;  // interest unchanged: no syscall
       const uint32_t out_bit = out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT);
       epoll_event cev{EPOLLIN | EPOLLRDHUP | out_bit, {}};
       cev.data.fd = fd;
