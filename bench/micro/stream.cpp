@@ -36,6 +36,19 @@ void BM_Readline(benchmark::State& state) {
 }
 BENCHMARK(BM_Readline)->Arg(64)->Arg(1024)->Arg(16384 / kLines * 4);
 
+// One line per receive, as in ping-pong: what each request's fill() costs.
+void BM_ReadlineOnePerReceive(benchmark::State& state) {
+  Pair pair;
+  const std::string line = std::string(static_cast<std::size_t>(state.range(0)) - 1, 'x') + "\n";
+  switchboard::StreamReader reader(&pair.b, nullptr, 64 * 1024);
+  for (auto _ : state) {
+    pair.a.send_all(line);
+    benchmark::DoNotOptimize(reader.readline());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ReadlineOnePerReceive)->Arg(64)->Arg(4096);
+
 void BM_Write(benchmark::State& state) {
   Pair pair;
   const std::string line(static_cast<std::size_t>(state.range(0)) - 1, 'x');

@@ -66,39 +66,36 @@ StreamReader::StreamReader(Socket* socket, StreamWriter* tie, std::size_t max_li
     : socket_(socket), tie_(tie), activity_(activity), max_line_(max_line) {}
 
 StreamReader::StreamReader(std::string_view data, std::size_t max_line)
-    : buffer_(data), max_line_(max_line), eof_(true) {}
+    : buffer_(data), end_(data.size()), max_line_(max_line), eof_(true) {}
 
 bool StreamReader::fill() {
   if (eof_ || !socket_) return false;
   if (tie_) tie_->flush();
   const bool boundary = buffered() == 0;
-  if (start_ > 0 && start_ == buffer_.size()) {
-    buffer_.clear();
-    start_ = 0;
-  } else if (start_ > buffer_.size() / 2) {
-    buffer_.erase(0, start_);
+  if (start_ == end_) {
+    start_ = end_ = 0;
+  } else if (start_ > end_ / 2) {
+    std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
+    end_ -= start_;
     start_ = 0;
   }
   constexpr std::size_t chunk = 16 * 1024;
-  const std::size_t old = buffer_.size();
-  buffer_.resize(old + chunk);
+  const std::size_t old = end_;
+  if (buffer_.size() < old + chunk) buffer_.resize(old + chunk);
   std::size_t n = 0;
   try {
     n = receive(buffer_.data() + old, chunk, boundary);
   } catch (const Parked&) {
-    buffer_ =
-        std::string();  // at a boundary nothing is buffered: a parked connection holds no buffer
-    start_ = 0;
-    throw;
-  } catch (...) {
-    buffer_.resize(old);
+    // At a boundary nothing is buffered: a parked connection holds no buffer.
+    buffer_ = std::string();
+    start_ = end_ = 0;
     throw;
   }
-  buffer_.resize(old + n);
+  end_ = old + n;
   if (n == 0) {
     eof_ = true;
     // Our drain ended the input, not the peer: a partial request is not a request.
-    if (activity_ && activity_->cut.load()) buffer_.resize(start_);
+    if (activity_ && activity_->cut.load()) end_ = start_;
   }
   return n > 0;
 }
@@ -174,15 +171,15 @@ std::string StreamReader::readline() {
   std::size_t scanned = start_;
   for (;;) {
     const char* begin = buffer_.data() + scanned;
-    const auto* nl = static_cast<const char*>(std::memchr(begin, '\n', buffer_.size() - scanned));
+    const auto* nl = static_cast<const char*>(std::memchr(begin, '\n', end_ - scanned));
     if (nl) {
       const std::size_t end = static_cast<std::size_t>(nl - buffer_.data()) + 1;
       if (max_line_ && end - start_ > max_line_) throw LineTooLong(max_line_);
       return take(end - start_);
     }
     // Only past the limit: a last line of exactly max_line bytes, with no '\n', is allowed.
-    if (max_line_ && buffer_.size() - start_ > max_line_) throw LineTooLong(max_line_);
-    scanned = buffer_.size();
+    if (max_line_ && end_ - start_ > max_line_) throw LineTooLong(max_line_);
+    scanned = end_;
     const std::size_t offset = scanned - start_;
     if (!fill()) return take(buffered());  // end of input: the last line may lack its '\n'
     scanned = start_ + offset;             // fill() may have moved the data to the front

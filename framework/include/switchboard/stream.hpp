@@ -82,7 +82,7 @@ class StreamReader {
     deadline_ = deadline;
   }
   /// Bytes buffered and not yet returned.
-  std::size_t buffered() const { return buffer_.size() - start_; }
+  std::size_t buffered() const { return end_ - start_; }
   std::size_t max_line() const { return max_line_; }
 
  private:
@@ -94,8 +94,11 @@ class StreamReader {
   Socket* socket_ = nullptr;
   StreamWriter* tie_ = nullptr;
   detail::ActiveConnection* activity_ = nullptr;
+  // [start_, end_) is unread; the rest of buffer_ is room for the next
+  // receive, kept so that a receive does not zero-fill it each time.
   std::string buffer_;
   std::size_t start_ = 0;
+  std::size_t end_ = 0;
   std::size_t max_line_ = 0;
   bool eof_ = false;
   std::chrono::steady_clock::time_point deadline_{};  // first request; epoch = none
