@@ -14,12 +14,6 @@ namespace loadgen {
 
 namespace {
 
-std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
-
 constexpr int kInFlight = 256;  // connects pending at once: the server's backlog is finite
 
 }  // namespace

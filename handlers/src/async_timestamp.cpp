@@ -5,30 +5,18 @@
 
 namespace switchboard::handlers {
 
-namespace {
-
-std::string stamped(std::string_view data) {
-  std::string reply = "[";
-  reply += ctime_now();
-  reply += "] ";
-  reply += data;
-  return reply;
-}
-
-}  // namespace
-
 asio::awaitable<void> AsyncTimestampStreamHandler::handle_async() {
   try {
     for (std::string line = co_await rfile.readline(); !line.empty();
          line = co_await rfile.readline())
-      co_await wfile.write(stamped(line));
+      co_await wfile.write(timestamped(line));
   } catch (const LineTooLong&) {
     // As for TimestampStreamHandler: an over-long line ends the connection quietly.
   }
 }
 
 asio::awaitable<void> AsyncTimestampDatagramHandler::handle_async() {
-  wfile.write(stamped(packet()));
+  wfile.write(timestamped(packet()));
   co_return;
 }
 

@@ -14,11 +14,9 @@ std::string ctime_string(std::time_t when) {
 
 std::string ctime_now() { return ctime_string(std::time(nullptr)); }
 
-namespace {
-
 // "[Wed Nov 25 02:52:00 2026] data": appended, not concatenated with +, which
 // GCC 12 at -O3 misreads as an overlapping copy (a false -Wrestrict).
-std::string stamped(std::string_view data) {
+std::string timestamped(std::string_view data) {
   std::string reply = "[";
   reply += ctime_now();
   reply += "] ";
@@ -26,17 +24,15 @@ std::string stamped(std::string_view data) {
   return reply;
 }
 
-}  // namespace
-
 void TimestampStreamHandler::handle() {
   try {
     for (std::string line = rfile.readline(); !line.empty(); line = rfile.readline())
-      wfile.write(stamped(line));
+      wfile.write(timestamped(line));
   } catch (const LineTooLong&) {
     // As for echo: an over-long line ends the connection quietly.
   }
 }
 
-void TimestampDatagramHandler::handle() { wfile.write(stamped(packet())); }
+void TimestampDatagramHandler::handle() { wfile.write(timestamped(packet())); }
 
 }  // namespace switchboard::handlers

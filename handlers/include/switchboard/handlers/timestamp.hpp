@@ -4,6 +4,7 @@
 
 #include <ctime>
 #include <string>
+#include <string_view>
 
 #include "switchboard/handler.hpp"
 
@@ -14,6 +15,8 @@ namespace switchboard::handlers {
 std::string ctime_string(std::time_t when);
 /// ctime_string() of the current time.
 std::string ctime_now();
+/// "[<ctime_now()>] <data>": a timestamp handler's reply.
+std::string timestamped(std::string_view data);
 
 /// Answers each line with "[<ctime>] <line>" (the line keeps its '\n').
 class TimestampStreamHandler : public StreamRequestHandler {
