@@ -66,6 +66,10 @@ void ActiveSet::shutdown_idle() {
     // Bytes already waiting mean a request is arriving: not idle after all.
     int unread = 0;
     if (::ioctl(n->fd, FIONREAD, &unread) == 0 && unread > 0) continue;
+    // Its reader claims it back (idle -> busy) before it takes a byte: the
+    // one of us who wins the claim decides.
+    bool idle = true;
+    if (!queued && !n->idle.compare_exchange_strong(idle, false)) continue;
     n->cut.store(true);
     ::shutdown(n->fd, queued ? SHUT_RDWR : SHUT_RD);
   }

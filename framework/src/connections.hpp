@@ -23,6 +23,7 @@ struct ActiveConnection {
   const std::atomic<bool>* draining = nullptr;  // the server's: idle now means finished
   std::atomic<bool> started{false};             // a handler has taken it; before that it is queued
   std::atomic<bool> idle{false};  // its reader waits at a request boundary, nothing buffered
+                                  // or taken; the reader and the drain race to clear it
   std::atomic<bool> cut{false};   // the drain shut it down: a partial request is no request
   int drain_fd = -1;              // in a forked child: readable once its parent drains
   // The reactor's per-request mode (a restartable handler):

@@ -80,6 +80,20 @@ std::size_t Socket::recv_some(void* data, std::size_t size) {
   }
 }
 
+bool Socket::wait_readable() {
+  char byte;
+  for (;;) {
+    const ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK);  // blocks as recv does, SO_RCVTIMEO too
+    if (n >= 0) return n > 0;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (wait_nonblocking(fd_, POLLIN)) continue;
+      throw_errno(ETIMEDOUT, "read timed out");
+    }
+    throw_errno("recv");
+  }
+}
+
 bool Socket::wait_readable_or(int other) {
   timeval tv{};
   socklen_t len = sizeof tv;

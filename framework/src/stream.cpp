@@ -102,6 +102,9 @@ bool StreamReader::fill() {
 
 // At a request boundary the connection is idle: once the server drains, an
 // idle connection is finished, unless the kernel already holds its next bytes.
+// Marked idle, the reader takes no byte before it claims the connection back
+// (the drain ends one only by winning that claim): bytes taken while marked
+// idle could be the start of a request the drain then cuts short.
 //
 // A restartable handler under the reactor parks there instead of waiting: the
 // Parked exception unwinds handle() and the event loop waits for the bytes.
@@ -116,33 +119,42 @@ std::size_t StreamReader::receive(char* into, std::size_t size, bool boundary) {
   }
   if (!activity_ || !boundary) return socket_->recv_some(into, size);
   if (activity_->expired.load()) throw_errno(ETIMEDOUT, "read timed out");
+  if (activity_->cut.load()) return 0;  // the drain ended it while parked
   // A forked child learns of the drain from a descriptor: waiting on both, it
   // ends only if nothing of a next request has arrived, and takes nothing before.
   if (activity_->drain_fd >= 0) {
     if (!socket_->wait_readable_or(activity_->drain_fd)) return 0;
     return socket_->recv_some(into, size);
   }
+  if (activity_->parkable) return receive_or_park(into, size);
   activity_->idle.store(true);  // seq_cst, paired with the drain's store then scan
   struct Busy {
     detail::ActiveConnection* a;
     ~Busy() { a->idle.store(false, std::memory_order_relaxed); }
   } busy{activity_};
   if (activity_->draining->load()) {
+    if (!activity_->idle.exchange(false)) return 0;  // the drain claimed it first
     const long n = socket_->recv_nowait(into, size);
     return n < 0 ? 0 : static_cast<std::size_t>(n);
   }
-  if (activity_->parkable) {
-    long n = socket_->recv_nowait(into, size);
-    // Parking costs an unwind (~50k instructions) and two hand-offs; while no
-    // other connection waits for a worker, the next request may come first.
-    if (n < 0 && activity_->linger_ns > 0 && activity_->waiting_jobs &&
-        activity_->waiting_jobs->load() == 0 &&
-        readable_within(socket_->fd(), activity_->linger_ns))
-      n = socket_->recv_nowait(into, size);
-    if (n < 0) throw Parked{};
-    return static_cast<std::size_t>(n);
-  }
-  return socket_->recv_some(into, size);
+  const bool bytes = socket_->wait_readable();
+  if (!activity_->idle.exchange(false)) return 0;
+  return bytes ? socket_->recv_some(into, size) : 0;
+}
+
+// Not marked idle: what it takes here is a request, and the reactor's loop
+// marks a parked connection idle itself.
+std::size_t StreamReader::receive_or_park(char* into, std::size_t size) {
+  long n = socket_->recv_nowait(into, size);
+  if (n >= 0) return static_cast<std::size_t>(n);
+  if (activity_->draining->load()) return 0;
+  // Parking costs an unwind (~50k instructions) and two hand-offs; while no
+  // other connection waits for a worker, the next request may come first.
+  if (activity_->linger_ns > 0 && activity_->waiting_jobs && activity_->waiting_jobs->load() == 0 &&
+      readable_within(socket_->fd(), activity_->linger_ns))
+    n = socket_->recv_nowait(into, size);
+  if (n < 0) throw Parked{};
+  return static_cast<std::size_t>(n);
 }
 
 void StreamReader::wait_for_first_request() {

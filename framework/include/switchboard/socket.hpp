@@ -39,6 +39,9 @@ class Socket {
   std::size_t recv_some(void* data, std::size_t size);
   /// Reads what is there without waiting: 0 at end of input, -1 if nothing is.
   long recv_nowait(void* data, std::size_t size);
+  /// Waits, within the read timeout, until bytes or the end of input are
+  /// there, taking nothing; true if bytes are. Throws as recv_some() does.
+  bool wait_readable();
   /// Waits, within the read timeout, until this socket or `other` is readable,
   /// taking nothing; true if this socket is. Throws as recv_some() does.
   bool wait_readable_or(int other);

@@ -88,6 +88,7 @@ class StreamReader {
  private:
   bool fill();  // one receive into the buffer; false at end of input
   std::size_t receive(char* into, std::size_t size, bool boundary);
+  std::size_t receive_or_park(char* into, std::size_t size);  // the reactor's restartable handlers
   void wait_for_first_request();
   std::string take(std::size_t n);  // the next n buffered bytes: a request read
 

@@ -105,61 +105,91 @@ std::string_view AsyncConnection::take_view(std::size_t n) {
 
 // A receive in three steps, so that readline() awaits Asio directly (one
 // coroutine frame fewer per request). begin_receive() flushes wfile (directly
-// when the kernel takes it all), makes room and, at an idle request boundary
-// of a draining server, settles the receive at once: 1 (bytes), 0 (the end);
-// -1 means await async_read_some into `into`/`room`; end_receive() then takes
-// its result. At a request boundary the connection is idle: the drain may end it.
+// when the kernel takes it all), makes room and takes what is there: 1
+// (bytes), 0 (the end); -1 means await, then end_receive() takes the result
+// (and may ask to await again). At a request boundary the connection is idle
+// while it awaits: it awaits readiness, not bytes, and takes none before it
+// claims the connection back, as the drain ends an idle one only by winning
+// that claim (bytes taken before could be a request the drain cuts short).
 int AsyncConnection::begin_receive(Receive& r) {
   if (eof_) return 0;
-  r.boundary = rbegin_ == rend_;
+  const bool boundary = rbegin_ == rend_;
   make_room();
   r.into = rbuf_.get() + rend_;
   r.room = std::min(rcap_ - rend_, kLargestRead);
-  if (r.boundary && node_) {
-    node_->idle.store(true);  // seq_cst, paired with the drain's store then scan
-    if (node_->draining && node_->draining->load()) {
-      node_->idle.store(false, std::memory_order_relaxed);
-      const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
-      if (n > 0) {
-        rend_ += static_cast<std::size_t>(n);
-        return 1;
-      }
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
-      eof_ = true;  // drained: nothing more is read
-      return 0;
-    }
-  }
+  r.wait = boundary && node_;
+  if (r.wait) return receive_now(r);
   start_wait(reading_, read_since_);
   return -1;
 }
 
-bool AsyncConnection::end_receive(const Receive& r, const asio::error_code& ec, std::size_t n) {
+// What the kernel holds, without waiting: busy while it takes it; idle (and
+// -1) when nothing is there; the end (0) then if the server drains.
+int AsyncConnection::receive_now(const Receive& r) {
+  const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
+  if (n > 0) {
+    rend_ += static_cast<std::size_t>(n);
+    return 1;
+  }
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
+  if (n < 0) {
+    node_->idle.store(true);  // seq_cst, paired with the drain's store then scan
+    if (!node_->draining || !node_->draining->load()) {
+      start_wait(reading_, read_since_);
+      return -1;
+    }
+    node_->idle.store(false, std::memory_order_relaxed);
+  }
+  eof_ = true;  // the peer's end, or drained: nothing more is read
+  return 0;
+}
+
+int AsyncConnection::end_receive(const Receive& r, const asio::error_code& ec, std::size_t n) {
   reading_ = false;
-  if (r.boundary && node_) node_->idle.store(false, std::memory_order_relaxed);
+  const bool claimed = !r.wait || node_->idle.exchange(false);
   if (read_expired_) throw_errno(ETIMEDOUT, "read timed out");
   if (first_expired_)
     throw_errno(ETIMEDOUT, "no complete request before the first-request deadline");
+  if (!claimed) {  // the drain ended it first, and nothing of a request was taken
+    eof_ = true;
+    return 0;
+  }
+  if (r.wait) {
+    if (ec) throw_asio(ec, "wait");
+    return receive_now(r);
+  }
   if (ec == asio::error::eof) {
     eof_ = true;
     // Our drain ended the input, not the peer: a partial request is not a request.
     if (node_ && node_->cut.load()) rend_ = rbegin_;
-    return false;
+    return 0;
   }
   if (ec) throw_asio(ec, "recv");
   rend_ += n;
-  return true;
+  return 1;
 }
+
+// Awaits what begin_receive() asked for: readiness at a boundary, else bytes.
+#define SWITCHBOARD_AWAIT_RECEIVE(r, got)                                                  \
+  while (got < 0) {                                                                        \
+    asio::error_code ec;                                                                   \
+    std::size_t n = 0;                                                                     \
+    if (r.wait)                                                                            \
+      co_await socket_.async_wait(asio::socket_base::wait_read,                            \
+                                  asio::redirect_error(asio::use_awaitable, ec));          \
+    else                                                                                   \
+      n = co_await socket_.async_read_some(asio::buffer(r.into, r.room),                   \
+                                           asio::redirect_error(asio::use_awaitable, ec)); \
+    got = end_receive(r, ec, n);                                                           \
+  }
 
 // One receive into the buffer; false at end of input.
 asio::awaitable<bool> AsyncConnection::fill() {
   if (unsent() && !flush_now()) co_await flush();
   Receive r;
-  const int now = begin_receive(r);
-  if (now >= 0) co_return now == 1;
-  asio::error_code ec;
-  const std::size_t n = co_await socket_.async_read_some(
-      asio::buffer(r.into, r.room), asio::redirect_error(asio::use_awaitable, ec));
-  co_return end_receive(r, ec, n);
+  int got = begin_receive(r);
+  SWITCHBOARD_AWAIT_RECEIVE(r, got)
+  co_return got == 1;
 }
 
 // readline() and readline_view(), which differ only in what they return.
@@ -183,16 +213,13 @@ asio::awaitable<Line> AsyncConnection::next_line() {
     if (unsent() && !flush_now()) co_await flush();
     Receive r;
     int got = begin_receive(r);
-    if (got < 0) {
-      asio::error_code ec;
-      const std::size_t n = co_await socket_.async_read_some(
-          asio::buffer(r.into, r.room), asio::redirect_error(asio::use_awaitable, ec));
-      got = end_receive(r, ec, n) ? 1 : 0;
-    }
+    SWITCHBOARD_AWAIT_RECEIVE(r, got)
     if (got == 0) co_return Line(take_view(rend_ - rbegin_));  // the last line may lack its '\n'
     scanned = rbegin_ + offset;  // the data may have moved to the front
   }
 }
+
+#undef SWITCHBOARD_AWAIT_RECEIVE
 
 asio::awaitable<std::string> AsyncConnection::readline() { return next_line<std::string>(); }
 asio::awaitable<std::string_view> AsyncConnection::readline_view() {

@@ -81,12 +81,13 @@ class AsyncConnection final : private Sweeper::Entry {
   struct Receive {
     char* into = nullptr;
     std::size_t room = 0;
-    bool boundary = false;
+    bool wait = false;  // at a boundary with a drain to answer: await readiness, then claim
   };
   template <class Line>
   asio::awaitable<Line> next_line();
   int begin_receive(Receive& r);
-  bool end_receive(const Receive& r, const asio::error_code& ec, std::size_t n);
+  int receive_now(const Receive& r);
+  int end_receive(const Receive& r, const asio::error_code& ec, std::size_t n);
   asio::awaitable<bool> fill();
   bool flush_now();
   void clear_unsent() {

@@ -200,7 +200,8 @@ void StreamConnection::park(std::unique_ptr<StreamConnection> self) {
   }
   AsyncConnection& async = *self->async_;
   async.wait_readable([self = std::move(self)](const asio::error_code&) mutable {
-    self->node().idle.store(false, std::memory_order_relaxed);
+    // Lost to the drain: its reader sees the end without taking a byte.
+    if (!self->node().idle.exchange(false)) self->node().cut.store(true);
     // Silent past the idle timeout: its reader throws errc::timed_out, as a blocking read would.
     if (self->async_->read_expired()) self->node().expired.store(true);
     resubmit(std::move(self));
