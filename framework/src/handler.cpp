@@ -3,7 +3,9 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <stdexcept>
 
 #include "reactor/reply_sink.hpp"
@@ -11,19 +13,35 @@
 namespace switchboard {
 namespace {
 
-// Datagram replies share the server's non-blocking socket: wait for room in
-// its send buffer, but never longer than the write timeout (1 s if none).
+// Datagram replies share the server's non-blocking socket: wait for room,
+// but never longer than the write timeout (1 s if none). A Unix datagram
+// client whose receive queue is full refuses the send while poll() says
+// writable (poll sees only our own buffer): those waits pause and back off
+// instead of spinning.
 void send_datagram(const Socket& socket, std::string_view data, const Address& to,
                    Seconds timeout) {
+  using namespace std::chrono;
   if (to.size() <= sizeof(sa_family_t)) return;  // an unbound Unix client cannot be answered
-  const int timeout_ms = timeout.count() > 0 ? static_cast<int>(timeout.count() * 1000) : 1000;
+  const auto deadline =
+      steady_clock::now() + duration_cast<steady_clock::duration>(timeout.count() > 0 ? timeout
+                                                                                      : Seconds{1});
+  bool peer_full = false;
+  int pause_ms = 1;
   for (;;) {
     if (::sendto(socket.fd(), data.data(), data.size(), MSG_NOSIGNAL, to.data(), to.size()) >= 0)
       return;
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("sendto");
+    const auto left_ms = ceil<milliseconds>(deadline - steady_clock::now()).count();
+    if (left_ms <= 0) throw_errno(ETIMEDOUT, "datagram reply timed out");
+    const int wait_ms = static_cast<int>(std::min<long long>(left_ms, 1000 * 1000));
+    if (peer_full) {
+      ::poll(nullptr, 0, std::min(pause_ms, wait_ms));
+      pause_ms = std::min(pause_ms * 2, 128);
+      continue;
+    }
     pollfd p{socket.fd(), POLLOUT, 0};
-    if (::poll(&p, 1, timeout_ms) == 0) throw_errno(ETIMEDOUT, "datagram reply timed out");
+    peer_full = ::poll(&p, 1, wait_ms) > 0;
   }
 }
 

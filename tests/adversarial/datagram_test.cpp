@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
+#include <cerrno>
 #include <set>
 #include <tuple>
 
@@ -136,6 +138,83 @@ TEST_P(DatagramEdges, SlowDatagramHoldsUpOnlyItself) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Adversarial, DatagramEdges, each_of(kDatagramTransports, kPolicies),
+                         transport_policy_name);
+
+// A Unix datagram client that stops reading fills its receive queue (a few
+// datagrams), and the kernel then refuses the server's replies while poll()
+// calls the server's socket writable. The server waits for room without
+// spinning, and a blocking policy delivers every reply once the client reads
+// again (within the write timeout). The reactor, which never blocks its loop,
+// drops what the client refuses, and sends nothing else.
+class SlowDatagramReader : public TransportPolicyTest {};
+
+TEST_P(SlowDatagramReader, WaitsForRoomWithoutSpinning) {
+  Server server = start_with(kEchoServer);
+  // Unconnected: the kernel never refuses a reply to a peer connected to the
+  // server for its queue, but refuses one sent to an unconnected peer.
+  UniqueFd c = bind_unix(dir.file("client.sock"), SOCK_DGRAM);
+  ::fcntl(c.get(), F_SETFL, ::fcntl(c.get(), F_GETFL) | O_NONBLOCK);
+  sockaddr_un to{};
+  to.sun_family = AF_UNIX;
+  server.at().path.copy(to.sun_path, sizeof to.sun_path - 1);
+  const auto* to_addr = reinterpret_cast<const sockaddr*>(&to);
+  std::set<std::string> sent;
+  // Several times a Unix client's receive queue (max_dgram_qlen), as fast as
+  // the server takes them. poll() cannot tell when an unconnected peer has
+  // room, so a refused send is retried after a pause, a bounded number of times:
+  // a serial server stops taking once its one thread waits.
+  for (int refused = 0; sent.size() < 40 && refused < 300;) {
+    const std::string d = "slow " + std::to_string(sent.size());
+    if (::sendto(c.get(), d.data(), d.size(), MSG_NOSIGNAL, to_addr, sizeof to) >= 0) {
+      sent.insert(d);
+      refused = 0;
+      continue;
+    }
+    ASSERT_EQ(errno, EAGAIN);
+    ++refused;
+    ::poll(nullptr, 0, 1);
+  }
+  EXPECT_GT(sent.size(), 15u);
+
+  // A measurement window, not a wait for an event: what a spinning server would burn.
+  const std::uint64_t ticks_before = cpu_ticks(server.pid());
+  const auto window_start = Clock::now();
+  ::poll(nullptr, 0, 1000);
+  const double window_s = ms_between(window_start, Clock::now()) / 1000;
+  const double cpu_share =
+      static_cast<double>(cpu_ticks(server.pid()) - ticks_before) / ticks_per_second() / window_s;
+  // A forked child's CPU is not the parent's until it is reaped.
+  if (!sanitized() && !policy().process_per_request) {
+    EXPECT_LE(cpu_share, 0.3) << "the server spins on replies the client refuses";
+  }
+
+  const bool drops = policy().name == "reactor";
+  std::set<std::string> replies;
+  std::size_t strangers = 0;
+  const Deadline deadline(bound(10s));
+  while (replies.size() < sent.size() && !deadline.expired()) {
+    pollfd p{c.get(), POLLIN, 0};
+    if (::poll(&p, 1, drops ? 500 : 100) == 0 && drops) break;  // quiet: the rest was dropped
+    char buffer[256];
+    for (ssize_t got; (got = ::recv(c.get(), buffer, sizeof buffer, 0)) >= 0;) {
+      const std::string reply(buffer, static_cast<std::size_t>(got));
+      if (sent.count(reply)) {
+        replies.insert(reply);
+      } else {
+        ++strangers;
+      }
+    }
+  }
+  EXPECT_EQ(strangers, 0u) << "replies that are no datagram sent";
+  if (!drops) {
+    EXPECT_EQ(replies.size(), sent.size()) << "replies lost to a slow reader";
+  }
+  EXPECT_GT(replies.size(), 0u);
+  server.expect_clean_stop();
+  Figures().add("sent", sent.size()).add("replies", replies.size()).add("cpu_share", cpu_share);
+}
+
+INSTANTIATE_TEST_SUITE_P(Adversarial, SlowDatagramReader, each_of({"unix-dgram"}, kPolicies),
                          transport_policy_name);
 
 }  // namespace
