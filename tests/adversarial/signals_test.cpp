@@ -22,9 +22,11 @@ double ms_until_refused(const Listening& l, Duration timeout, Crowd* crowd = nul
   const auto began = Clock::now();
   const Deadline deadline(timeout);
   while (!deadline.expired()) {
+    // A short connect timeout: a probe whose SYN meets a TIME_WAIT of the same
+    // ports waits a second for its retransmission, and a fresh probe need not.
     try {
-      Client probe =
-          l.scheme == "unix" ? Client::unix_stream(l.path, 1s) : Client::tcp(l.host, l.port, 1s);
+      Client probe = l.scheme == "unix" ? Client::unix_stream(l.path, 100ms)
+                                        : Client::tcp(l.host, l.port, 100ms);
     } catch (const std::system_error& e) {
       // A Unix server removes its socket file as it drains: ENOENT is its refusal.
       if (e.code() == std::errc::connection_refused ||
