@@ -13,5 +13,6 @@ struct Counters {
 
   static void bump(Counter& c) { c.fetch_add(1, std::memory_order_relaxed); }
 };
+static_assert(Counters::Counter::is_always_lock_free, "counters shared across fork() need it");
 
 }  // namespace switchboard::detail

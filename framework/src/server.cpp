@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -59,6 +61,25 @@ bool is_timeout(const std::system_error& e) {
 
 }  // namespace
 
+namespace detail {
+
+// MAP_SHARED: what a forked child counts (its errors, timeouts and resets)
+// reaches the parent's stats(); lock-free atomics work across processes.
+std::unique_ptr<Counters, UnmapCounters> make_shared_counters() {
+  void* memory =
+      ::mmap(nullptr, sizeof(Counters), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) throw_errno("mmap");
+  return std::unique_ptr<Counters, UnmapCounters>(
+      std::construct_at(static_cast<Counters*>(memory)));
+}
+
+void UnmapCounters::operator()(Counters* counters) const noexcept {
+  std::destroy_at(counters);
+  ::munmap(counters, sizeof(Counters));
+}
+
+}  // namespace detail
+
 BaseServer::BaseServer(Address address, int socket_type, HandlerFactory factory,
                        ServerOptions options)
     : address_(std::move(address)),
@@ -66,7 +87,7 @@ BaseServer::BaseServer(Address address, int socket_type, HandlerFactory factory,
       factory_(std::move(factory)),
       options_(std::move(options)),
       socket_(std::make_shared<Socket>()),
-      counters_(std::make_unique<detail::Counters>()),
+      counters_(detail::make_shared_counters()),
       active_(std::make_unique<detail::ActiveSet>()) {
   if (!factory_) throw std::invalid_argument("server needs a handler factory");
   if (address_.family() == AF_UNSPEC) throw std::invalid_argument("server needs an address");
@@ -347,10 +368,15 @@ bool BaseServer::finish_and_close(Request& request) noexcept {
     request.entry->started.store(true);
     request.entry->drain_fd = child_drain_fd_;
   }
-  const auto active = c.active_requests.fetch_add(1, std::memory_order_relaxed) + 1;
-  for (auto seen = c.max_active.load(std::memory_order_relaxed);
-       active > seen &&
-       !c.max_active.compare_exchange_weak(seen, active, std::memory_order_relaxed);) {
+  // A forked child's request is counted as its process: a child killed mid-request
+  // must not leave `active` raised in the counters it shares with the parent.
+  const bool counted = !in_child_;
+  if (counted) {
+    const auto active = c.active_requests.fetch_add(1, std::memory_order_relaxed) + 1;
+    for (auto seen = c.max_active.load(std::memory_order_relaxed);
+         active > seen &&
+         !c.max_active.compare_exchange_weak(seen, active, std::memory_order_relaxed);) {
+    }
   }
   bool ok = true;
   try {
@@ -374,7 +400,7 @@ bool BaseServer::finish_and_close(Request& request) noexcept {
     shutdown_request(request);
   } catch (...) {
   }
-  c.active_requests.fetch_sub(1, std::memory_order_relaxed);
+  if (counted) c.active_requests.fetch_sub(1, std::memory_order_relaxed);
   return ok;
 }
 

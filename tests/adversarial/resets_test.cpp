@@ -33,13 +33,11 @@ TEST_P(ResetMidReply, ServerSurvivesAndKeepsServing) {
     EXPECT_EQ(echo_check(server.at(), dir), "") << "round " << r;
   }
   ASSERT_TRUE(::kill(server.pid(), 0) == 0) << "the server died";
-  // A forked child counts in its own process: the parent's counters cannot see it.
-  if (!policy().process_per_request) {
-    EXPECT_TRUE(server.log.wait_for_stats(
-        [&](const StatsLine& s) { return s["peer_resets"] >= rounds && s["active"] == 0; },
-        bound(10s)))
-        << "resets not counted as peer_resets: " << server.log.text();
-  }
+  // A forked child counts in memory it shares with the parent.
+  EXPECT_TRUE(server.log.wait_for_stats(
+      [&](const StatsLine& s) { return s["peer_resets"] >= rounds && s["active"] == 0; },
+      bound(10s)))
+      << "resets not counted as peer_resets: " << server.log.text();
   const auto latest = server.log.latest_stats();
   if (latest) {
     EXPECT_EQ((*latest)["handler_errors"], 0u) << "a reset counted as a handler error";

@@ -46,6 +46,9 @@ using HandlerFactory = std::function<std::unique_ptr<BaseRequestHandler>()>;
 
 namespace detail {
 struct Counters;
+struct UnmapCounters {  // counters live in memory shared with forked children
+  void operator()(Counters* counters) const noexcept;
+};
 class ActiveSet;
 struct ServerAccess;
 }  // namespace detail
@@ -189,7 +192,7 @@ class BaseServer {
   Socket wake_;               // eventfd: shutdown() makes serve_forever's poll() return
   std::string created_path_;  // Unix socket file to remove at close...
   std::pair<dev_t, ino_t> created_file_{};  // ...if it is still this one
-  std::unique_ptr<detail::Counters> counters_;
+  std::unique_ptr<detail::Counters, detail::UnmapCounters> counters_;
   std::unique_ptr<detail::ActiveSet> active_;
 
   std::atomic<bool> stop_{false};

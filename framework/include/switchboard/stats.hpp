@@ -10,7 +10,7 @@ struct ServerStats {
   std::uint64_t total_requests = 0;    ///< connections accepted / datagrams received
   std::uint64_t connections = 0;       ///< stream connections open now, queued ones included
   std::uint64_t peak_connections = 0;  ///< highest `connections` seen
-  std::uint64_t active_requests = 0;   ///< being served now
+  std::uint64_t active_requests = 0;   ///< being served now (a forked child counts in `processes`)
   std::uint64_t max_active = 0;        ///< highest active_requests seen
   std::uint64_t queued = 0;            ///< waiting for a worker (pool)
   std::uint64_t threads = 0;           ///< the policy's threads now (pool workers, handler threads)
