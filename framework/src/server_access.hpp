@@ -55,6 +55,8 @@ struct ServerAccess {
   /// Inside a catch block: counts the handler's error (a vanished peer apart)
   /// and reports it through handle_error().
   static void handler_failed(BaseServer& s, const Request& r) noexcept;
+  /// An overload limit refused `r`: refuse_request(), counted, closed.
+  static void refuse(BaseServer& s, Request& r) noexcept { s.refuse(r); }
   /// Counts a datagram too large for max_datagram and reports it through handle_error().
   static void datagram_dropped(BaseServer& s, const Request& r, std::size_t size) noexcept;
 

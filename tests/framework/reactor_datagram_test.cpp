@@ -3,6 +3,7 @@
 // oversized datagrams are dropped and counted; an empty one is echoed empty;
 // with socket_per_loop each loop reads its own SO_REUSEPORT socket.
 
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -132,6 +133,44 @@ TYPED_TEST(ReactorDatagrams, BlockingHandlersRunOnWorkers) {
   }
   EXPECT_EQ(this->server->workers(), 2u);
   ASSERT_TRUE(this->serving->stop());
+}
+
+// Blocking handlers wait for a worker in a queue that max_queued bounds, as
+// under the pool: with `refuse` the rest are refused at once and counted; with
+// `block` the loop holds them back until a worker is free, and all are
+// answered. One loop, so that the bound is exact.
+TYPED_TEST(ReactorDatagrams, MaxQueuedBoundsTheWorkersQueue) {
+  for (const auto overload : {switchboard::Overload::refuse, switchboard::Overload::block}) {
+    this->TearDown();
+    auto state = std::make_shared<GateState>();
+    ServerOptions options;
+    options.loops = 1;
+    options.threads = 1;
+    options.max_queued = 2;
+    options.overload = overload;
+    this->start(options, factory_of<GatedEcho<switchboard::DatagramRequestHandler>>(state));
+    const bool refuse = overload == switchboard::Overload::refuse;
+    Client c = Client::to(*this->server, this->dir);
+    c.send("0");
+    ASSERT_TRUE(state->entered.wait_for(1));  // the one worker is held
+    for (int i = 1; i < 10; ++i) c.send(std::to_string(i));
+    EXPECT_TRUE(wait_until([&] { return this->server->stats().queued == 2; }))
+        << this->server->stats();
+    if (refuse) {
+      EXPECT_TRUE(wait_until([&] { return this->server->stats().refused == 7; }))
+          << this->server->stats();
+    } else {
+      EXPECT_EQ(this->server->stats().refused, 0u);
+    }
+    state->gate.open();
+    std::set<std::string> answered;
+    for (int i = 0; i < (refuse ? 3 : 10); ++i) answered.insert(c.recv());
+    std::set<std::string> expected;
+    for (int i = 0; i < (refuse ? 3 : 10); ++i) expected.insert(std::to_string(i));
+    EXPECT_EQ(answered, expected);
+    EXPECT_EQ(this->server->stats().refused, refuse ? 7u : 0u);
+    ASSERT_TRUE(this->serving->stop());
+  }
 }
 
 // Each loop reads its own SO_REUSEPORT socket; the kernel spreads the

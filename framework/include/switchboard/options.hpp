@@ -42,7 +42,8 @@ struct ServerOptions {
   // Policies.
   std::size_t threads = 16;  ///< pool workers (each holds one connection while it serves it);
                              ///< reactor: workers for blocking-style handlers, started on first use
-  std::size_t max_queued = 1024;  ///< pool: requests waiting for a worker (exact)
+  std::size_t max_queued = 1024;  ///< pool: requests waiting for a worker (exact); reactor:
+                                  ///< datagrams waiting for a worker (blocking handlers)
   std::size_t max_threads = 0;    ///< threading: concurrent handler threads; 0 = unbounded
   std::size_t max_children = 40;  ///< forking: concurrent child processes
   std::size_t loops =

@@ -54,6 +54,8 @@ class ReactorCore {
   void close(std::chrono::steady_clock::time_point deadline);
   std::size_t loops() const;
   std::size_t workers() const;
+  /// Jobs waiting for a worker (blocking-style handlers).
+  std::size_t queued() const;
 
  private:
   std::unique_ptr<Reactor> reactor_;
@@ -101,6 +103,7 @@ class ReactorMixIn : public Server {
   void add_policy_stats(ServerStats& stats) const override {
     Server::add_policy_stats(stats);
     stats.threads += core_.loops() + core_.workers();
+    stats.queued += core_.queued();
   }
   void serve_until_shutdown() override {
     if constexpr (kDatagram) {

@@ -7,8 +7,10 @@
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
+#include <chrono>
 #include <exception>
 
 #include "../server_access.hpp"
@@ -151,7 +153,13 @@ asio::awaitable<void> DatagramLoop::receive() {
       }
       Counters::bump(ServerAccess::counters(server).total_requests);
       request.packet.assign(buffers_.get() + i * max_, size);
-      std::unique_ptr<AsyncDatagramRequestHandler> handler = admit(request);
+      bool for_worker = false;
+      std::unique_ptr<AsyncDatagramRequestHandler> handler = admit(request, for_worker);
+      if (for_worker) {
+        const bool room = co_await room_for_worker(request);
+        if (room) reactor_.submit_whole(std::move(request));
+        continue;
+      }
       if (!handler) continue;
       // A coroutine handler, awaited here: its reply joins the batch's.
       ActiveRequest active(ServerAccess::counters(server));
@@ -190,8 +198,10 @@ asio::awaitable<void> DatagramLoop::receive() {
 }
 
 // verify_request(), then where the handler runs: a coroutine handler is
-// returned to run here, a blocking one goes to a worker. Null if served elsewhere.
-std::unique_ptr<AsyncDatagramRequestHandler> DatagramLoop::admit(Request& request) {
+// returned to run here; a blocking one is for a worker (`for_worker`). Null
+// if it is not for this loop.
+std::unique_ptr<AsyncDatagramRequestHandler> DatagramLoop::admit(Request& request,
+                                                                 bool& for_worker) {
   BaseServer& server = reactor_.server();
   if (!ServerAccess::verify_request(server, request)) {
     Counters::bump(ServerAccess::counters(server).rejected);
@@ -199,7 +209,7 @@ std::unique_ptr<AsyncDatagramRequestHandler> DatagramLoop::admit(Request& reques
     return nullptr;
   }
   if (reactor_.serves_whole()) {
-    reactor_.submit_whole(std::move(request));
+    for_worker = true;
     return nullptr;
   }
   std::unique_ptr<BaseRequestHandler> h;
@@ -216,9 +226,31 @@ std::unique_ptr<AsyncDatagramRequestHandler> DatagramLoop::admit(Request& reques
     return std::unique_ptr<AsyncDatagramRequestHandler>(a);
   }
   reactor_.serve_whole_from_now_on();
-  h.reset();
-  reactor_.submit_whole(std::move(request));
+  for_worker = true;
   return nullptr;
+}
+
+// Blocking handlers wait for a worker in a queue that max_queued bounds, as
+// the pool's does. `refuse` refuses (refuse_request(), counted); `block` holds
+// this loop, and with it the rest of the datagrams (its batch, then the
+// kernel's buffer), until a worker takes a job. No worker wakes the loop: it
+// looks again each millisecond while the queue is full.
+asio::awaitable<bool> DatagramLoop::room_for_worker(Request& request) {
+  BaseServer& server = reactor_.server();
+  const ServerOptions& options = server.options();
+  const auto& waiting = reactor_.workers().waiting();
+  if (waiting.load() < options.max_queued) co_return true;
+  if (options.overload == Overload::refuse) {
+    ServerAccess::refuse(server, request);
+    co_return false;
+  }
+  asio::steady_timer timer(loop_.io());
+  while (waiting.load() >= options.max_queued && !stopping_) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    asio::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  co_return true;  // stopping: the workers still run what is queued before they end
 }
 
 // One sendmmsg() for the batch's replies. A reply the kernel refuses is

@@ -50,7 +50,8 @@ class DatagramLoop final : public ReplySink {
   using AsioSocket = asio::basic_datagram_socket<asio::generic::datagram_protocol,
                                                  asio::io_context::executor_type>;
   asio::awaitable<void> receive();
-  std::unique_ptr<AsyncDatagramRequestHandler> admit(Request& request);
+  std::unique_ptr<AsyncDatagramRequestHandler> admit(Request& request, bool& for_worker);
+  asio::awaitable<bool> room_for_worker(Request& request);
   asio::awaitable<void> send_replies();
 
   Reactor& reactor_;

@@ -173,5 +173,6 @@ void ReactorCore::close(std::chrono::steady_clock::time_point deadline) {
 }
 std::size_t ReactorCore::loops() const { return reactor_->loop_count(); }
 std::size_t ReactorCore::workers() const { return reactor_->worker_count(); }
+std::size_t ReactorCore::queued() const { return reactor_->workers().waiting().load(); }
 
 }  // namespace switchboard::detail
