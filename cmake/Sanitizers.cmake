@@ -20,6 +20,11 @@ if(SWITCHBOARD_SANITIZE)
   if("undefined" IN_LIST sanitizers)
     # Undefined behaviour stops the program, so a test (or CI) cannot miss it.
     list(APPEND SWITCHBOARD_SANITIZE_FLAGS -fno-sanitize-recover=undefined)
+    # Except vptr, so that a test can suppress it (UBSan honours suppressions
+    # only for recoverable checks): scripts/test.sh sets halt_on_error=1, which
+    # stops the program at a vptr report all the same. The one suppression is
+    # for a server starved of descriptors on purpose (tests/adversarial/emfile_test.cpp).
+    list(APPEND SWITCHBOARD_SANITIZE_FLAGS -fsanitize-recover=vptr)
     if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 15)
       # clang 14 cannot emit -fsanitize=function's prologue for a coroutine
       # ("Cannot represent a difference across sections", the reactor's

@@ -6,7 +6,10 @@
 #include <sys/resource.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "adversarial.hpp"
 
@@ -21,14 +24,26 @@ TEST_P(OutOfDescriptors, AcceptLoopBacksOffAndRecovers) {
   const PolicyCase& policy = this->policy();
   const std::size_t n = sized(1000, 4000);
   SKIP_UNLESS_FDS(n + 100);
+  // UBSan's vptr check, on a miss in its small type cache, asks whether the
+  // object's memory is readable by writing it to a pipe; out of descriptors the
+  // pipe fails and the check reports a valid object as a bad one (seen on the
+  // sweeper's entries and the stats printer's stream). This server alone runs
+  // without that check; every other test keeps it.
+  if (sanitized()) {
+    const std::string suppressions = dir.file("ubsan.supp");
+    std::ofstream(suppressions) << "vptr:*\n";
+    const char* options = std::getenv("UBSAN_OPTIONS");
+    const std::string merged =
+        (options ? std::string(options) + ":" : std::string()) + "suppressions=" + suppressions;
+    ASSERT_EQ(::setenv("UBSAN_OPTIONS", merged.c_str(), 1), 0);
+  }
   Server server = start_with(kEchoServer, {"--idle-timeout", "120", "--stats-interval", "0.2"});
   // What `prlimit --nofile=256` does, applied once the server is up (forked
   // children inherit it too).
   const rlimit limit{kServerFds, kServerFds};
   ASSERT_EQ(::prlimit(server.pid(), RLIMIT_NOFILE, &limit, nullptr), 0) << std::strerror(errno);
   ASSERT_EQ(echo_check(server.at(), dir), "");
-  // One stats line before the flood: UBSan checks the printer's first stream
-  // call with a pipe, which out of descriptors it could not open (a false report).
+  // One stats line before the flood: the printer works before it is starved.
   ASSERT_TRUE(server.log.wait_for_stats([](const StatsLine&) { return true; }))
       << server.log.text();
 
