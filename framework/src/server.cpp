@@ -17,6 +17,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -370,14 +371,8 @@ bool BaseServer::finish_and_close(Request& request) noexcept {
   }
   // A forked child's request is counted as its process: a child killed mid-request
   // must not leave `active` raised in the counters it shares with the parent.
-  const bool counted = !in_child_;
-  if (counted) {
-    const auto active = c.active_requests.fetch_add(1, std::memory_order_relaxed) + 1;
-    for (auto seen = c.max_active.load(std::memory_order_relaxed);
-         active > seen &&
-         !c.max_active.compare_exchange_weak(seen, active, std::memory_order_relaxed);) {
-    }
-  }
+  std::optional<detail::ActiveRequest> active;
+  if (!in_child_) active.emplace(c);
   bool ok = true;
   try {
     finish_request(request);
@@ -400,7 +395,6 @@ bool BaseServer::finish_and_close(Request& request) noexcept {
     shutdown_request(request);
   } catch (...) {
   }
-  if (counted) c.active_requests.fetch_sub(1, std::memory_order_relaxed);
   return ok;
 }
 

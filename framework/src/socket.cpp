@@ -67,9 +67,11 @@ bool wait_nonblocking(int fd, short events) {
 
 }  // namespace
 
-std::size_t Socket::recv_some(void* data, std::size_t size) {
+// recv() until it returns: EINTR retried, a lent non-blocking descriptor
+// waited on within its SO_RCVTIMEO, an expired timeout as errc::timed_out.
+std::size_t Socket::recv_waiting(void* data, std::size_t size, int flags) {
   for (;;) {
-    const ssize_t n = ::recv(fd_, data, size, 0);
+    const ssize_t n = ::recv(fd_, data, size, flags);
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -80,18 +82,11 @@ std::size_t Socket::recv_some(void* data, std::size_t size) {
   }
 }
 
+std::size_t Socket::recv_some(void* data, std::size_t size) { return recv_waiting(data, size, 0); }
+
 bool Socket::wait_readable() {
   char byte;
-  for (;;) {
-    const ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK);  // blocks as recv does, SO_RCVTIMEO too
-    if (n >= 0) return n > 0;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (wait_nonblocking(fd_, POLLIN)) continue;
-      throw_errno(ETIMEDOUT, "read timed out");
-    }
-    throw_errno("recv");
-  }
+  return recv_waiting(&byte, 1, MSG_PEEK) > 0;  // blocks as recv does, takes nothing
 }
 
 bool Socket::wait_readable_or(int other) {

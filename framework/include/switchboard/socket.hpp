@@ -57,6 +57,8 @@ class Socket {
   void set_timeout(int name, std::chrono::duration<double> timeout);
 
  private:
+  std::size_t recv_waiting(void* data, std::size_t size, int flags);
+
   int fd_ = -1;
 };
 
