@@ -11,7 +11,8 @@
 
 namespace switchboard::test {
 
-/// Open descriptors: the entries of /proc/PID/fd.
+/// Open descriptors: the entries of /proc/PID/fd (under a sanitizer, less its
+/// runtime's pipes to its symbolizer).
 std::size_t open_fds(pid_t pid);
 /// "Threads:" of /proc/PID/status.
 std::size_t thread_count(pid_t pid);
