@@ -147,7 +147,11 @@ std::size_t StreamReader::receive(char* into, std::size_t size, bool boundary) {
 std::size_t StreamReader::receive_or_park(char* into, std::size_t size) {
   long n = socket_->recv_nowait(into, size);
   if (n >= 0) return static_cast<std::size_t>(n);
-  if (activity_->draining->load()) return 0;
+  if (activity_->draining->load()) {
+    // Finished unless bytes came between the look above and the drain: a request.
+    n = socket_->recv_nowait(into, size);
+    return n < 0 ? 0 : static_cast<std::size_t>(n);
+  }
   // Parking costs an unwind (~50k instructions) and two hand-offs; while no
   // other connection waits for a worker, the next request may come first.
   if (activity_->linger_ns > 0 && activity_->waiting_jobs && activity_->waiting_jobs->load() == 0 &&

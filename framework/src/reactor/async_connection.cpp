@@ -124,23 +124,27 @@ int AsyncConnection::begin_receive(Receive& r) {
 }
 
 // What the kernel holds, without waiting: busy while it takes it; idle (and
-// -1) when nothing is there; the end (0) then if the server drains.
+// -1) when nothing is there; the end (0) then if the server drains, once it
+// has claimed the connection back and found that nothing came since: bytes
+// that arrived between the first look and the drain are a request.
 int AsyncConnection::receive_now(const Receive& r) {
-  const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
-  if (n > 0) {
-    rend_ += static_cast<std::size_t>(n);
-    return 1;
-  }
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
-  if (n < 0) {
-    node_->idle.store(true);  // seq_cst, paired with the drain's store then scan
+  for (bool looked_again = false;;) {
+    const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
+    if (n > 0) {
+      rend_ += static_cast<std::size_t>(n);
+      return 1;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
+    if (n == 0 || looked_again) break;  // the peer's end, or drained with nothing unread
+    node_->idle.store(true);            // seq_cst, paired with the drain's store then scan
     if (!node_->draining || !node_->draining->load()) {
       start_wait(reading_, read_since_);
       return -1;
     }
-    node_->idle.store(false, std::memory_order_relaxed);
+    if (!node_->idle.exchange(false)) break;  // the drain claimed it, finding nothing unread
+    looked_again = true;
   }
-  eof_ = true;  // the peer's end, or drained: nothing more is read
+  eof_ = true;  // nothing more is read
   return 0;
 }
 
