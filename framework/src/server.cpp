@@ -303,10 +303,13 @@ bool BaseServer::wait_ready(int timeout_ms) {
 
 // Serves what is ready, up to `batch` requests, so service_actions() still runs.
 void BaseServer::serve_ready(int batch) {
-  for (int i = 0; i < batch && !shutdown_requested(); ++i) {
-    if (!room_for_connection()) return;
+  struct EndOfBatch {  // also when get_request() throws: nothing queued is left unannounced
+    BaseServer& self;
+    ~EndOfBatch() { self.end_of_batch(); }
+  } end{*this};
+  for (int i = 0; i < batch && !shutdown_requested() && room_for_connection(); ++i) {
     Request request;
-    if (!get_request(request)) return;
+    if (!get_request(request)) break;
     detail::Counters::bump(counters_->total_requests);
     dispatch(std::move(request));
   }

@@ -24,10 +24,10 @@ constexpr int kSemaphoreSpins = 100;
 // Wake::when_asleep keeps `awake` (workers free to take requests without
 // sleeping: not asleep, and not busy with one) and `available` (requests in the
 // queue). A worker going to sleep gives its place in `awake` back, then looks
-// at `available`; a producer adds to `available`, then wakes a worker if none
-// is awake. Both sequentially consistent, so one of the two always sees the
-// other: no request is stranded. A worker busy with a slow request is not
-// awake, so the next request wakes another: nothing waits behind a slow one.
+// at `available`; a producer adds to `available`, then (at the end of its batch) wakes a worker if
+// none is awake. Both sequentially consistent, so one of the two always sees the other: no request
+// is stranded. A worker busy with a slow request is not awake, so the next request wakes another:
+// nothing waits behind a slow one.
 struct WorkerPool::State {
   State(const ServerOptions& o, std::atomic<std::uint64_t>& q, std::function<void(Request&)> r,
         Wake w)
@@ -50,6 +50,9 @@ struct WorkerPool::State {
     }
   }
 
+  // Wake::when_asleep: the wake-up waits for wake_for_queued(), at the end of
+  // the serving thread's batch: a worker woken at once takes the single core
+  // from the thread still receiving, and each datagram costs two switches.
   void push(Request&& request) {
     if (!queue.enqueue(std::move(request))) throw std::bad_alloc();
     if (wake == Wake::each) {
@@ -57,7 +60,10 @@ struct WorkerPool::State {
       return;
     }
     available.fetch_add(1);
-    wake_if_none_awake();
+  }
+
+  void wake_if_queued() {
+    if (available.load() > 0) wake_if_none_awake();
   }
 
   void wake_if_none_awake() {
@@ -150,6 +156,7 @@ bool WorkerPool::submit(Request& request, Overload overload,
   State& s = *state_;
   if (!s.try_reserve()) {
     if (overload == Overload::refuse) return false;
+    s.wake_if_queued();  // room comes from the workers
     std::unique_lock lock(s.mutex);
     ++s.waiters;
     bool reserved = false;
@@ -165,6 +172,8 @@ bool WorkerPool::submit(Request& request, Overload overload,
   }
   return true;
 }
+
+void WorkerPool::wake_for_queued() { state_->wake_if_queued(); }
 
 void WorkerPool::interrupt() {
   std::lock_guard lock(state_->mutex);

@@ -116,6 +116,10 @@ class BaseServer {
   virtual bool verify_request(const Request& request);
   /// Serves the request: the policy point. Serving thread.
   virtual void process_request(Request request);
+  /// After the requests that were ready went to process_request(), one turn's
+  /// worth: a policy that queues them may wake its workers once per turn
+  /// rather than once per request. Serving thread.
+  virtual void end_of_batch() {}
   /// Makes the handler and runs setup(); handle(); finish(). The policy's thread.
   virtual void finish_request(Request& request);
   /// Closes the connection (no-op for datagrams). The policy's thread.

@@ -2,9 +2,9 @@
 // ThreadPoolMixIn: options().threads workers fed from a bounded queue (a
 // moodycamel ConcurrentQueue, bounded exactly by a counter). A connection
 // wakes a worker of its own, since it holds that worker for its whole life;
-// datagrams are short, so one awake worker takes all that are queued and a
-// sleeping one is woken only when none is awake (a context switch per batch,
-// not per datagram).
+// datagrams are short, so one awake worker takes all that are queued, and a
+// sleeping one is woken only when none is awake, once the serving thread has
+// queued all that were ready (a context switch per batch, not per datagram).
 // options().max_queued counts requests waiting for a worker, not those being
 // served. When it is reached, options().overload decides: `block` stops
 // accepting until a worker takes one (the kernel backlog holds the rest);
@@ -40,7 +40,10 @@ class WorkerPool {
 
   /// Queues `request` (moved from on success). With Overload::block waits for
   /// room; false if the queue is full (refuse) or `stopping()` became true.
+  /// With Wake::when_asleep the workers hear of it at wake_for_queued().
   bool submit(Request& request, Overload overload, const std::function<bool()>& stopping);
+  /// Wakes a worker for what submit() queued, if none is awake.
+  void wake_for_queued();
   /// Wakes a blocked submit() to look at `stopping` again.
   void interrupt();
   /// Lets the workers finish what is queued until `deadline`; then calls
@@ -82,6 +85,10 @@ class ThreadPoolMixIn : public Server {
     if (!pool_.submit(request, this->options().overload,
                       [this] { return this->shutdown_requested(); }))
       this->refuse(request);
+  }
+  void end_of_batch() override {
+    Server::end_of_batch();
+    pool_.wake_for_queued();
   }
   void interrupt_waits() override {
     Server::interrupt_waits();
