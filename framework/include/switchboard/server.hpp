@@ -118,7 +118,7 @@ class BaseServer {
   virtual void process_request(Request request);
   /// After the requests that were ready went to process_request(), one turn's
   /// worth: a policy that queues them may wake its workers once per turn
-  /// rather than once per request. Serving thread.
+  /// rather than once per request; an override calls the base's. Serving thread.
   virtual void end_of_batch() {}
   /// Makes the handler and runs setup(); handle(); finish(). The policy's thread.
   virtual void finish_request(Request& request);
