@@ -50,6 +50,8 @@ class ReactorCore {
   void serve(Request request);
   /// serve_until_shutdown() of a datagram server: the loops read until shutdown(). Serving thread.
   void serve_datagrams();
+  /// A drain began: the loops end the connections that wait for a next request. Thread safe.
+  void drain();
   /// server_close()'s part: waits until `deadline`, cuts, joins. Idempotent.
   void close(std::chrono::steady_clock::time_point deadline);
   std::size_t loops() const;
@@ -100,6 +102,10 @@ class ReactorMixIn : public Server {
 
  protected:
   void process_request(Request request) override { core_.serve(std::move(request)); }
+  void interrupt_waits() override {
+    Server::interrupt_waits();
+    if (this->draining()) core_.drain();
+  }
   void add_policy_stats(ServerStats& stats) const override {
     Server::add_policy_stats(stats);
     stats.threads += core_.loops() + core_.workers();

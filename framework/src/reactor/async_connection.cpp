@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <utility>
 
 #include "switchboard/socket.hpp"
 #include "switchboard/stream.hpp"
@@ -75,6 +76,16 @@ void AsyncConnection::on_sweep() {
   }
 }
 
+// The server drains: a wait for a next request ends now. Cancelling is safe
+// on this thread: a read still waiting has taken nothing, and one that has
+// taken bytes completes with them (end_receive() serves them).
+void AsyncConnection::on_drain() {
+  if (!at_boundary_ || !reading_) return;
+  drain_cancelled_ = true;
+  asio::error_code ignored;
+  socket_.cancel(ignored);
+}
+
 // --- reading -----------------------------------------------------------------
 
 void AsyncConnection::make_room() {
@@ -107,18 +118,27 @@ std::string_view AsyncConnection::take_view(std::size_t n) {
 // coroutine frame fewer per request). begin_receive() flushes wfile (directly
 // when the kernel takes it all), makes room and takes what is there: 1
 // (bytes), 0 (the end); -1 means await, then end_receive() takes the result
-// (and may ask to await again). At a request boundary the connection is idle
-// while it awaits: it awaits readiness, not bytes, and takes none before it
-// claims the connection back, as the drain ends an idle one only by winning
-// that claim (bytes taken before could be a request the drain cuts short).
+// (and may ask to await again).
+//
+// At a request boundary, once the server drains, the connection is finished
+// unless bytes of a next request are there. On the reactor's loops the drain
+// comes to this thread (on_drain()), so the read awaits bytes as any other.
+// Elsewhere the drain comes from another thread: the connection is idle while
+// it awaits, it awaits readiness, not bytes, and takes none before it claims
+// the connection back, as the drain ends an idle one only by winning that
+// claim (bytes taken before could be a request the drain cuts short).
 int AsyncConnection::begin_receive(Receive& r) {
   if (eof_) return 0;
   const bool boundary = rbegin_ == rend_;
   make_room();
   r.into = rbuf_.get() + rend_;
   r.room = std::min(rcap_ - rend_, kLargestRead);
-  r.wait = boundary && node_;
+  r.wait = boundary && node_ && !loop_drains_;
   if (r.wait) return receive_now(r);
+  if (boundary && loop_drains_) {
+    if (node_->draining->load()) return last_look(r);
+    at_boundary_ = true;
+  }
   start_wait(reading_, read_since_);
   return -1;
 }
@@ -128,32 +148,47 @@ int AsyncConnection::begin_receive(Receive& r) {
 // has claimed the connection back and found that nothing came since: bytes
 // that arrived between the first look and the drain are a request.
 int AsyncConnection::receive_now(const Receive& r) {
-  for (bool looked_again = false;;) {
-    const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
-    if (n > 0) {
-      rend_ += static_cast<std::size_t>(n);
-      return 1;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
-    if (n == 0 || looked_again) break;  // the peer's end, or drained with nothing unread
-    node_->idle.store(true);            // seq_cst, paired with the drain's store then scan
+  const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
+  if (n > 0) {
+    rend_ += static_cast<std::size_t>(n);
+    return 1;
+  }
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
+  if (n < 0) {
+    node_->idle.store(true);  // seq_cst, paired with the drain's store then scan
     if (!node_->draining || !node_->draining->load()) {
       start_wait(reading_, read_since_);
       return -1;
     }
-    if (!node_->idle.exchange(false)) break;  // the drain claimed it, finding nothing unread
-    looked_again = true;
+    if (node_->idle.exchange(false)) return last_look(r);
+    // Else the drain claimed it, finding nothing unread.
   }
-  eof_ = true;  // nothing more is read
+  eof_ = true;  // the peer's end, or drained
+  return 0;
+}
+
+// Draining, at a request boundary: what is there now is a request (its bytes
+// came as the drain began), and nothing there means the end.
+int AsyncConnection::last_look(const Receive& r) {
+  const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
+  if (n > 0) {
+    rend_ += static_cast<std::size_t>(n);
+    return 1;
+  }
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
+  eof_ = true;
   return 0;
 }
 
 int AsyncConnection::end_receive(const Receive& r, const asio::error_code& ec, std::size_t n) {
   reading_ = false;
+  at_boundary_ = false;
+  const bool drained = std::exchange(drain_cancelled_, false);
   const bool claimed = !r.wait || node_->idle.exchange(false);
   if (read_expired_) throw_errno(ETIMEDOUT, "read timed out");
   if (first_expired_)
     throw_errno(ETIMEDOUT, "no complete request before the first-request deadline");
+  if (drained && ec == asio::error::operation_aborted) return last_look(r);
   if (!claimed) {  // the drain ended it first, and nothing of a request was taken
     eof_ = true;
     return 0;

@@ -69,6 +69,9 @@ class AsyncConnection final : private Sweeper::Entry {
   void set_first_request_deadline(std::chrono::steady_clock::time_point deadline) {
     first_deadline_ = deadline;
   }
+  /// A connection of the reactor's loops: the drain reaches it on this loop
+  /// (on_drain()), so at a request boundary it awaits bytes, not readiness.
+  void drained_by_loop() { loop_drains_ = true; }
   /// `since` + options.first_request_timeout, or the epoch if there is none.
   static std::chrono::steady_clock::time_point first_request_deadline(
       const ServerOptions& options, std::chrono::steady_clock::time_point since) {
@@ -87,6 +90,7 @@ class AsyncConnection final : private Sweeper::Entry {
   asio::awaitable<Line> next_line();
   int begin_receive(Receive& r);
   int receive_now(const Receive& r);
+  int last_look(const Receive& r);
   int end_receive(const Receive& r, const asio::error_code& ec, std::size_t n);
   asio::awaitable<bool> fill();
   bool flush_now();
@@ -103,6 +107,7 @@ class AsyncConnection final : private Sweeper::Entry {
     since = sweeper_.now();
   }
   void on_sweep() override;
+  void on_drain() override;
 
   Socket socket_;
   Sweeper& sweeper_;
@@ -120,6 +125,9 @@ class AsyncConnection final : private Sweeper::Entry {
   std::string wbuf_;
   std::size_t wsent_ = 0;  // of wbuf_, sent already
 
+  bool loop_drains_ = false;
+  bool at_boundary_ = false;      // awaiting the first bytes of a next request
+  bool drain_cancelled_ = false;  // on_drain() cancelled that wait
   bool reading_ = false, writing_ = false;
   bool read_expired_ = false, write_expired_ = false, first_expired_ = false;
   std::chrono::steady_clock::time_point first_deadline_{};  // until the first request is read

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 
+#include <asio/post.hpp>
 #include <thread>
 
 #include "../server_access.hpp"
@@ -133,14 +134,20 @@ void Reactor::stop_receiving() {
   receiving_ = false;
 }
 
+void Reactor::drain_loops() {
+  std::lock_guard lock(receiving_mutex_);  // loops_ stays whole while we post
+  for (auto& loop : loops_) asio::post(loop->io(), [l = loop.get()] { l->sweeper().drain(); });
+}
+
 void Reactor::close(std::chrono::steady_clock::time_point deadline) {
   if (closed_.exchange(true)) return;
   if (server_.socket_type() == SOCK_DGRAM) ServerAccess::stop(server_);  // serve_forever() returns
   stop_receiving();
-  // Idle connections have ended already (server_close() drains); the rest
-  // get until the deadline, then lose their connections. Whatever still
-  // waits on I/O then ends at once; a coroutine awaiting something else is
-  // destroyed with its loop.
+  // Idle connections end now (server_close() drained the others' readers);
+  // the rest get until the deadline, then lose their connections. Whatever
+  // still waits on I/O then ends at once; a coroutine awaiting something
+  // else is destroyed with its loop.
+  drain_loops();
   if (!wait_idle(deadline)) {
     ServerAccess::close_active_connections(server_);
     wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(1));
@@ -151,7 +158,12 @@ void Reactor::close(std::chrono::steady_clock::time_point deadline) {
   loop_threads_ = 0;
   // While this object is whole: what a loop still held (a connection's
   // coroutine, a reply in flight) is destroyed with it and closes itself here.
-  loops_.clear();
+  std::vector<std::unique_ptr<EventLoop>> loops;
+  {
+    std::lock_guard lock(receiving_mutex_);  // drain_loops() may be posting
+    loops.swap(loops_);
+  }
+  loops.clear();
   datagram_loops_.clear();
 }
 
@@ -168,6 +180,7 @@ ReactorCore::ReactorCore(BaseServer& server) : reactor_(std::make_unique<Reactor
 ReactorCore::~ReactorCore() = default;
 void ReactorCore::serve(Request request) { reactor_->serve(std::move(request)); }
 void ReactorCore::serve_datagrams() { reactor_->serve_datagrams(); }
+void ReactorCore::drain() { reactor_->drain_loops(); }
 void ReactorCore::close(std::chrono::steady_clock::time_point deadline) {
   reactor_->close(deadline);
 }

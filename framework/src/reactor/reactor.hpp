@@ -34,6 +34,9 @@ class Reactor {
   void serve_datagrams();
   /// The loops stop reading datagrams (serve_datagrams() returns). Thread safe.
   void stop_receiving();
+  /// The server drains: each loop ends its coroutine connections that wait
+  /// for a next request (on the loop, so that none has taken a byte of it). Thread safe.
+  void drain_loops();
   /// server_close(): waits until `deadline` for what is being served, cuts
   /// what remains, then joins workers and loops. Idempotent. Not from a loop or worker.
   void close(std::chrono::steady_clock::time_point deadline);
@@ -68,9 +71,9 @@ class Reactor {
   std::atomic<bool> closed_{false};
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::size_t live_ = 0;  // connections and datagram jobs not yet ended
-  std::mutex receiving_mutex_;
-  bool receiving_ = false;  // the datagram loops read the socket
+  std::size_t live_ = 0;        // connections and datagram jobs not yet ended
+  std::mutex receiving_mutex_;  // receiving_; and loops_ while drain_loops() posts to them
+  bool receiving_ = false;      // the datagram loops read the socket
 };
 
 }  // namespace switchboard::detail

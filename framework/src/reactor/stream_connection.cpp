@@ -98,6 +98,7 @@ bool StreamConnection::lend_to_loop() noexcept {
 
 void StreamConnection::start_coroutine(std::unique_ptr<StreamConnection> self) {
   if (!self->take() || !self->lend_to_loop()) return;
+  self->async_->drained_by_loop();
   ServerAccess::bind(static_cast<AsyncStreamRequestHandler&>(*self->handler_), *self->async_);
   EventLoop& loop = self->loop_;
   StreamConnection& c = *self;

@@ -47,6 +47,14 @@ void Sweeper::remove(Entry& e) {
   e.prev_ = e.next_ = nullptr;
 }
 
+void Sweeper::drain() {
+  for (Entry* e = head_.next_; e != &head_;) {  // on_drain() only cancels, as on_sweep()
+    Entry* next = e->next_;
+    e->on_drain();
+    e = next;
+  }
+}
+
 void Sweeper::stop() {
   stopped_ = true;
   timer_.cancel();

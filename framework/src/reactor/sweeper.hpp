@@ -22,6 +22,8 @@ class Sweeper {
     virtual ~Entry() = default;
     /// The sweep's visit: end the waits that lasted too long. Loop thread.
     virtual void on_sweep() {}
+    /// The server drains: end a wait for a next request. Loop thread.
+    virtual void on_drain() {}
 
    private:
     friend class Sweeper;
@@ -47,6 +49,8 @@ class Sweeper {
   void remove(Entry& entry);
   /// Stops ticking (lets a private io_context's run() return). Loop thread.
   void stop();
+  /// Visits every entry's on_drain(). Loop thread.
+  void drain();
 
  private:
   void arm();
