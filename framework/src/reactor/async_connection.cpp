@@ -148,12 +148,8 @@ int AsyncConnection::begin_receive(Receive& r) {
 // has claimed the connection back and found that nothing came since: bytes
 // that arrived between the first look and the drain are a request.
 int AsyncConnection::receive_now(const Receive& r) {
-  const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
-  if (n > 0) {
-    rend_ += static_cast<std::size_t>(n);
-    return 1;
-  }
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
+  const ssize_t n = take_ready(r);
+  if (n > 0) return 1;
   if (n < 0) {
     node_->idle.store(true);  // seq_cst, paired with the drain's store then scan
     if (!node_->draining || !node_->draining->load()) {
@@ -170,14 +166,18 @@ int AsyncConnection::receive_now(const Receive& r) {
 // Draining, at a request boundary: what is there now is a request (its bytes
 // came as the drain began), and nothing there means the end.
 int AsyncConnection::last_look(const Receive& r) {
-  const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
-  if (n > 0) {
-    rend_ += static_cast<std::size_t>(n);
-    return 1;
-  }
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
+  if (take_ready(r) > 0) return 1;
   eof_ = true;
   return 0;
+}
+
+// Takes what the kernel holds into the buffer, without waiting: the bytes
+// taken, 0 at the peer's end, -1 when there is nothing yet.
+ssize_t AsyncConnection::take_ready(const Receive& r) {
+  const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
+  if (n > 0) rend_ += static_cast<std::size_t>(n);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
+  return n;
 }
 
 int AsyncConnection::end_receive(const Receive& r, const asio::error_code& ec, std::size_t n) {

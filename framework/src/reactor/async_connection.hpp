@@ -91,6 +91,7 @@ class AsyncConnection final : private Sweeper::Entry {
   int begin_receive(Receive& r);
   int receive_now(const Receive& r);
   int last_look(const Receive& r);
+  ssize_t take_ready(const Receive& r);
   int end_receive(const Receive& r, const asio::error_code& ec, std::size_t n);
   asio::awaitable<bool> fill();
   bool flush_now();
