@@ -24,10 +24,11 @@ constexpr int kSemaphoreSpins = 100;
 // Wake::when_asleep keeps `awake` (workers free to take requests without
 // sleeping: not asleep, and not busy with one) and `available` (requests in the
 // queue). A worker going to sleep gives its place in `awake` back, then looks
-// at `available`; a producer adds to `available`, then (at the end of its batch) wakes a worker if
-// none is awake. Both sequentially consistent, so one of the two always sees the other: no request
-// is stranded. A worker busy with a slow request is not awake, so the next request wakes another:
-// nothing waits behind a slow one.
+// at `available`; a producer adds to `available`, then (at the end of its
+// batch) wakes a worker if none is awake. Both sequentially consistent, so one
+// of the two always sees the other: no request is stranded. A worker busy with
+// a slow request is not awake, so the next request wakes another: nothing
+// waits behind a slow one.
 struct WorkerPool::State {
   State(const ServerOptions& o, std::atomic<std::uint64_t>& q, std::function<void(Request&)> r,
         Wake w)

@@ -80,7 +80,7 @@ void AsyncConnection::on_sweep() {
 // on this thread: a read still waiting has taken nothing, and one that has
 // taken bytes completes with them (end_receive() serves them).
 void AsyncConnection::on_drain() {
-  if (!at_boundary_ || !reading_) return;
+  if (!at_boundary_) return;  // set with reading_, cleared with it in end_receive()
   drain_cancelled_ = true;
   asio::error_code ignored;
   socket_.cancel(ignored);

@@ -47,10 +47,14 @@ void Sweeper::remove(Entry& e) {
   e.prev_ = e.next_ = nullptr;
 }
 
-void Sweeper::drain() {
-  for (Entry* e = head_.next_; e != &head_;) {  // on_drain() only cancels, as on_sweep()
+void Sweeper::drain() { visit(&Entry::on_drain); }
+
+// A visit only cancels operations (completions come later), so the list does
+// not change under the walk; `next` is taken first anyway.
+void Sweeper::visit(void (Entry::*what)()) {
+  for (Entry* e = head_.next_; e != &head_;) {
     Entry* next = e->next_;
-    e->on_drain();
+    (e->*what)();
     e = next;
   }
 }
@@ -67,13 +71,7 @@ void Sweeper::arm() {
     if (ec || stopped_) return;
     ++tick_;
     time_ = std::chrono::steady_clock::now();
-    // An entry's visit only cancels operations (completions come later), so
-    // the list does not change under the walk; `next` is taken first anyway.
-    for (Entry* e = head_.next_; e != &head_;) {
-      Entry* next = e->next_;
-      e->on_sweep();
-      e = next;
-    }
+    visit(&Entry::on_sweep);
     arm();
   });
 }

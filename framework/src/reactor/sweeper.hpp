@@ -54,6 +54,7 @@ class Sweeper {
 
  private:
   void arm();
+  void visit(void (Entry::*what)());
 
   asio::steady_timer timer_;
   std::chrono::nanoseconds interval_{0};
