@@ -22,9 +22,8 @@ void send_datagram(const Socket& socket, std::string_view data, const Address& t
                    Seconds timeout) {
   using namespace std::chrono;
   if (to.size() <= sizeof(sa_family_t)) return;  // an unbound Unix client cannot be answered
-  const auto deadline =
-      steady_clock::now() + duration_cast<steady_clock::duration>(timeout.count() > 0 ? timeout
-                                                                                      : Seconds{1});
+  const auto deadline = steady_clock::now() + duration_cast<steady_clock::duration>(
+                                                  timeout.count() > 0 ? timeout : Seconds{1});
   bool peer_full = false;
   int pause_ms = 1;
   for (;;) {
