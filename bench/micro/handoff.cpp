@@ -54,7 +54,8 @@ BENCHMARK(BM_Inline);
 
 void BM_NewThread(benchmark::State& state) {
   Countdown done;
-  switchboard::detail::HandlerThreads threads([&](Request&) { done.arrive(); });
+  switchboard::detail::HandlerThreads threads([&](Request&) { done.arrive(); },
+                                              switchboard::detail::HandlerThreads::Wake::each);
   for (auto _ : state) {
     done.reset(1);
     threads.start(trivial_request());

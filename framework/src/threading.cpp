@@ -1,13 +1,22 @@
 #include "switchboard/threading.hpp"
 
+#include <algorithm>
+
 namespace switchboard::detail {
 
+// Every request in handoff_ is promised to an idle thread (start() took one
+// from idle_), and some idle thread always looks at handoff_ before sleeping:
+// `awake_` counts the idle threads not asleep, each of which will; when none
+// is, whoever leaves requests behind wakes a sleeper. So no request is
+// stranded, and a thread busy with a slow request is not awake, so the next
+// request wakes another: nothing waits behind a slow one.
 void HandlerThreads::start(Request request) {
   std::lock_guard lock(mutex_);
-  if (idle_ > 0) {  // promised to one idle thread, whichever wakes first
+  if (idle_ > 0) {
     --idle_;
     handoff_.push_back(std::move(request));
-    handed_.notify_one();
+    // A connection holds its thread for its life: one awake thread for each.
+    if (wake_ == Wake::each && awake_ < handoff_.size()) wake_one();
     return;
   }
   auto self = threads_.emplace(threads_.end());
@@ -22,32 +31,63 @@ void HandlerThreads::start(Request request) {
   }
 }
 
+void HandlerThreads::announce() {
+  std::lock_guard lock(mutex_);
+  if (!handoff_.empty() && awake_ == 0) wake_one();
+}
+
+// Under mutex_. The most recent sleeper, whose stack is likeliest still cached.
+void HandlerThreads::wake_one() {
+  if (sleepers_.empty()) return;  // every idle thread is awake and will look
+  Sleeper* s = sleepers_.back();
+  sleepers_.pop_back();
+  s->woken = true;
+  ++awake_;
+  s->wake.notify_one();  // under the lock: once it sees `woken` it may return and be gone
+}
+
 void HandlerThreads::serve(std::list<std::thread>::iterator self, Request request) {
   for (;;) {
     run_(request);
     request = Request{};
     std::unique_lock lock(mutex_);
     ++idle_;
+    ++awake_;
     changed_.notify_all();
-    // A promise (start() took one from idle_) always comes with a request in
-    // handoff_, under this lock: so with handoff_ empty, none was made to us.
-    handed_.wait_for(lock, kKeepIdle, [this] { return !handoff_.empty() || closing_; });
+    const auto give_up = std::chrono::steady_clock::now() + keep_idle_;
+    while (handoff_.empty() && !closing_) {
+      Sleeper me;
+      sleepers_.push_back(&me);
+      --awake_;
+      me.wake.wait_until(lock, give_up, [&] { return me.woken || closing_; });
+      if (!me.woken) {  // timed out (or closing): still listed, and counted asleep
+        sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), &me));
+        ++awake_;
+        if (handoff_.empty() && !closing_) break;  // idle for keep_idle_: leave
+      }
+    }
     if (handoff_.empty()) {
       --idle_;
+      --awake_;
       finished_.splice(finished_.end(), threads_, self);
+      any_finished_.store(true, std::memory_order_relaxed);
       changed_.notify_all();
       return;
     }
     request = std::move(handoff_.front());
     handoff_.pop_front();
+    --awake_;  // busy now
+    if (!handoff_.empty() && awake_ == 0) wake_one();
   }
 }
 
 void HandlerThreads::prune() {
+  if (!any_finished_.load(std::memory_order_relaxed)) return;  // the common case: no lock
   std::list<std::thread> done;
   {
     std::lock_guard lock(mutex_);
     done.swap(finished_);
+    any_finished_.store(false, std::memory_order_relaxed);
   }
   for (auto& t : done) t.join();  // each has left serve(): joins at once
 }
@@ -77,8 +117,7 @@ void HandlerThreads::close(std::chrono::steady_clock::time_point deadline,
                            const std::function<void()>& force) {
   {
     std::unique_lock lock(mutex_);
-    closing_ = true;  // idle threads leave now
-    handed_.notify_all();
+    begin_closing();  // idle threads leave now
     if (!changed_.wait_until(lock, deadline, [&] { return threads_.size() == idle_; })) {
       lock.unlock();
       force();
@@ -87,14 +126,20 @@ void HandlerThreads::close(std::chrono::steady_clock::time_point deadline,
   join_all();
 }
 
+// Under mutex_.
+void HandlerThreads::begin_closing() {
+  closing_ = true;
+  while (!sleepers_.empty()) wake_one();
+}
+
 void HandlerThreads::join_all() {
   std::unique_lock lock(mutex_);
-  closing_ = true;
-  handed_.notify_all();
+  begin_closing();
   while (!threads_.empty() || !finished_.empty()) {
     changed_.wait(lock, [&] { return !finished_.empty(); });
     std::list<std::thread> done;
     done.swap(finished_);
+    any_finished_.store(false, std::memory_order_relaxed);
     lock.unlock();
     for (auto& t : done) t.join();
     lock.lock();

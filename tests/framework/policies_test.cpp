@@ -367,26 +367,85 @@ TEST(Pool, ShutdownWakesABlockedAcceptorAndQueuedRequestsAreServed) {
   EXPECT_EQ(state->done.get(), 2);
 }
 
-// Datagrams share the awake workers, but one held up in its handler does not
-// hold up the next: that wakes another worker.
+// Datagrams share the awake threads (the pool's workers; threading's idle
+// threads, one woken per batch), but one held up in its handler does not hold
+// up the next: that wakes another thread.
 struct SlowOrEcho : switchboard::DatagramRequestHandler {
   explicit SlowOrEcho(std::shared_ptr<GateState> s) : state(std::move(s)) {}
   void handle() override {
     if (packet() == "slow") {
       state->entered.add();
       state->gate.wait();
+    } else if (packet() == "warm") {  // two at once: two threads, idle afterwards
+      state->done.add();
+      state->done.wait_for(2);
     }
     wfile.write(packet());
   }
   std::shared_ptr<GateState> state;
 };
 
-TEST(Pool, ASlowDatagramHoldsUpOnlyItself) {
+// The hand-off itself, with idle threads kept for an hour: a request left
+// behind can then start only by a wake-up, never by an idle thread's timeout.
+// The thread woken first takes the slow request; the next must get a thread of
+// its own: at once (Wake::each, for connections), or from the thread that took
+// the slow one (Wake::at_announce, for datagrams). Repeated: the two idle
+// threads are not always both asleep.
+TEST(HandlerThreads, ARequestBehindASlowOneGetsAnotherThread) {
+  using switchboard::Request;
+  using switchboard::detail::HandlerThreads;
+  for (auto wake : {HandlerThreads::Wake::each, HandlerThreads::Wake::at_announce}) {
+    for (int i = 0; i < 20 && !HasFailure(); ++i) {
+      Count warm, next;
+      Gate slow;
+      HandlerThreads threads(
+          [&](Request& r) {
+            if (r.packet == "warm") {
+              warm.add();
+              warm.wait_for(2);  // two at once: two threads
+            } else if (r.packet == "slow") {
+              slow.wait();
+            } else {
+              next.add();
+            }
+          },
+          wake, std::chrono::hours(1));
+      auto start = [&](const char* packet) {
+        Request r;
+        r.packet = packet;
+        threads.start(std::move(r));
+      };
+      start("warm");
+      start("warm");
+      ASSERT_TRUE(threads.wait_below(1, [] { return false; }));  // both idle now
+      ASSERT_EQ(threads.tracked(), 2u);
+      start("slow");
+      start("next");
+      if (wake == HandlerThreads::Wake::at_announce) threads.announce();
+      EXPECT_TRUE(next.wait_for(1)) << "try " << i << ": left behind the slow request";
+      EXPECT_EQ(threads.tracked(), 2u) << "the idle threads took them";
+      slow.open();
+      threads.join_all();
+    }
+  }
+}
+
+template <class S>
+class SlowDatagram : public ::testing::Test {
+ protected:
+  static ServerOptions options() {
+    ServerOptions o;
+    o.threads = 2;  // the pool's workers; threading has no such bound
+    return o;
+  }
+};
+using ThreadedUdp =
+    ::testing::Types<switchboard::ThreadPoolUDPServer, switchboard::ThreadingUDPServer>;
+TYPED_TEST_SUITE(SlowDatagram, ThreadedUdp, ServerNames);
+
+TYPED_TEST(SlowDatagram, HoldsUpOnlyItself) {
   auto state = std::make_shared<GateState>();
-  ServerOptions options;
-  options.threads = 4;
-  switchboard::ThreadPoolUDPServer server(Address("127.0.0.1", 0), factory_of<SlowOrEcho>(state),
-                                          options);
+  TypeParam server(Address("127.0.0.1", 0), factory_of<SlowOrEcho>(state), this->options());
   ServeThread serving(server);
   Client c = Client::datagram(server.server_address());
   c.send("slow");
@@ -401,21 +460,54 @@ TEST(Pool, ASlowDatagramHoldsUpOnlyItself) {
 }
 
 // The same with the next datagram on the heels of the slow one, before any
-// worker took the slow one: a race, so tried many times.
-TEST(Pool, ADatagramRightBehindASlowOneIsNotHeldUp) {
-  for (int i = 0; i < 50 && !HasFailure(); ++i) {
+// thread took the slow one: a race, so tried many times. Two idle threads wait
+// for them (a new thread would take the next at once in any case).
+TYPED_TEST(SlowDatagram, TheNextRightBehindIsNotHeldUp) {
+  for (int i = 0; i < 50 && !this->HasFailure(); ++i) {
     auto state = std::make_shared<GateState>();
-    ServerOptions options;
-    options.threads = 2;
-    switchboard::ThreadPoolUDPServer server(Address("127.0.0.1", 0), factory_of<SlowOrEcho>(state),
-                                            options);
+    TypeParam server(Address("127.0.0.1", 0), factory_of<SlowOrEcho>(state), this->options());
     ServeThread serving(server);
     Client c = Client::datagram(server.server_address());
+    c.send("warm");
+    c.send("warm");
+    ASSERT_EQ(c.recv(), "warm");
+    ASSERT_EQ(c.recv(), "warm");
     c.send("slow");
     c.send("next");
     EXPECT_EQ(c.recv(), "next") << "try " << i << ": held up behind the slow datagram";
     state->gate.open();
     EXPECT_EQ(c.recv(), "slow");
+    ASSERT_TRUE(serving.stop());
+  }
+}
+
+// ThreadingMixIn's promise: a thread for each datagram, all at once. A burst
+// of handlers that each wait until every one of the burst has started can only
+// finish if none waits behind another. The first burst gets new threads; the
+// second is handed to those, idle by then, however it is batched.
+struct AllAtOnce : switchboard::DatagramRequestHandler {
+  explicit AllAtOnce(std::shared_ptr<Count> c) : entered(std::move(c)) {}
+  void handle() override {
+    entered->add();
+    const int burst = packet()[0] - '0';
+    wfile.write(entered->wait_for(burst * kBurst) ? "together" : "alone");
+  }
+  static constexpr int kBurst = 12;
+  std::shared_ptr<Count> entered;
+};
+
+TEST(Threading, EveryDatagramOfABurstRunsAtOnce) {
+  for (int i = 0; i < 10 && !HasFailure(); ++i) {
+    auto entered = std::make_shared<Count>();
+    switchboard::ThreadingUDPServer server(Address("127.0.0.1", 0), factory_of<AllAtOnce>(entered));
+    ServeThread serving(server);
+    Client c = Client::datagram(server.server_address());
+    for (const char* burst : {"1", "2"}) {
+      for (int k = 0; k < AllAtOnce::kBurst; ++k) c.send(burst);
+      for (int k = 0; k < AllAtOnce::kBurst; ++k)
+        EXPECT_EQ(c.recv(), "together")
+            << "try " << i << ", burst " << burst << ": a datagram waited for another's thread";
+    }
     ASSERT_TRUE(serving.stop());
   }
 }

@@ -10,6 +10,7 @@
 // otherwise it returns at once and the destructor does the joining, since a
 // C++ thread cannot outlive the server it calls into.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -18,6 +19,7 @@
 #include <mutex>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "switchboard/server.hpp"
 
@@ -30,12 +32,23 @@ class HandlerThreads {
   /// How long a thread that finished its request waits for another.
   static constexpr std::chrono::milliseconds kKeepIdle{1000};
 
-  explicit HandlerThreads(std::function<void(Request&)> run) : run_(std::move(run)) {}
+  /// When idle threads hear of requests given to them: at once (`each`), or
+  /// at announce() (`at_announce`), which a datagram server calls once per
+  /// batch received. Then one thread wakes for the batch, and wakes another
+  /// only if it leaves requests behind with no idle thread awake: on a single
+  /// core, a datagram does not cost a switch to a thread of its own.
+  enum class Wake { each, at_announce };
+
+  HandlerThreads(std::function<void(Request&)> run, Wake wake,
+                 std::chrono::milliseconds keep_idle = kKeepIdle)
+      : run_(std::move(run)), wake_(wake), keep_idle_(keep_idle) {}
   ~HandlerThreads() { join_all(); }
 
   /// Runs the request on an idle thread, or a new one; throws
   /// std::system_error if none can be made.
   void start(Request request);
+  /// Wakes an idle thread for the requests given since the last call, if none is awake.
+  void announce();
   /// Joins threads that have finished.
   void prune();
   /// Threads running a request.
@@ -53,15 +66,26 @@ class HandlerThreads {
 
  private:
   void serve(std::list<std::thread>::iterator self, Request request);
+  void wake_one();
+  void begin_closing();
+
+  struct Sleeper {  // an idle thread asleep, on its own stack
+    std::condition_variable wake;
+    bool woken = false;
+  };
 
   std::function<void(Request&)> run_;
+  const Wake wake_;
+  const std::chrono::milliseconds keep_idle_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;  // a request ended, or a thread finished
-  std::condition_variable handed_;   // a request for an idle thread, or closing
   std::list<std::thread> threads_;   // running or idle
   std::list<std::thread> finished_;
   std::deque<Request> handoff_;  // requests given to idle threads, not yet taken
   std::size_t idle_ = 0;         // idle threads no request is promised to
+  std::size_t awake_ = 0;        // idle threads not asleep: each looks at handoff_ before sleeping
+  std::vector<Sleeper*> sleepers_;         // idle threads asleep, the latest last
+  std::atomic<bool> any_finished_{false};  // finished_ is not empty: prune() has work
   bool closing_ = false;
 };
 
@@ -105,6 +129,10 @@ class ThreadingMixIn : public Server {
     }
     threads_.start(std::move(request));
   }
+  void end_of_batch() override {
+    Server::end_of_batch();
+    threads_.announce();
+  }
   void service_actions() override {
     Server::service_actions();
     threads_.prune();
@@ -123,7 +151,10 @@ class ThreadingMixIn : public Server {
     threads_.close(this->close_deadline(), [this] { this->close_active_connections(); });
   }
 
-  detail::HandlerThreads threads_{[this](Request& r) { this->finish_and_close(r); }};
+  detail::HandlerThreads threads_{[this](Request& r) { this->finish_and_close(r); },
+                                  std::is_base_of_v<DatagramServer, Server>
+                                      ? detail::HandlerThreads::Wake::at_announce
+                                      : detail::HandlerThreads::Wake::each};
 };
 
 using ThreadingTCPServer = ThreadingMixIn<TCPServer>;
