@@ -112,7 +112,17 @@ pid_t ChildProcesses::fork() {
     }
   }
   std::fflush(nullptr);  // or the child would write the parent's buffered output again
-  const pid_t pid = ::fork();
+  pid_t pid = 0;
+  {
+    // Held across fork(), so that the child's copy of `children` is whole: it
+    // closes its siblings' pidfds (not its to hold) and the reaper's eventfd.
+    std::lock_guard lock(s.mutex);
+    pid = ::fork();
+    if (pid == 0) {
+      for (auto& c : s.children) c.pidfd.close();
+      s.wake.close();
+    }
+  }
   if (pid < 0) throw_errno("fork");
   if (pid == 0) return 0;
   Socket pidfd(pidfd_open(pid));  // works on a child that already exited, until it is reaped

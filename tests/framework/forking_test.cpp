@@ -175,6 +175,40 @@ TEST(Forking, ChildServesOnOneThread) {
   server.server_close();
 }
 
+// Writes how many of its process's descriptors are pidfds, once asked.
+struct PidfdCount : StreamRequestHandler {
+  void handle() override {
+    rfile.readline();
+    int pidfds = 0;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      if (std::filesystem::read_symlink(fd.path(), ec).string() == "anon_inode:[pidfd]") ++pidfds;
+    }
+    wfile.write(std::to_string(pidfds) + "\n");
+  }
+};
+
+// The parent holds a pidfd per child; a child forked while others run holds
+// none of them (it could signal its siblings, and they count against its
+// descriptor limit).
+TEST(Forking, AChildHoldsNoPidfdOfItsSiblings) {
+  ForkingTCPServer server(Address("127.0.0.1", 0), handler<PidfdCount>);
+  ServeThread serving(server);
+  Client first = Client::stream(server.server_address());
+  Client second = Client::stream(server.server_address());
+  ASSERT_TRUE(wait_until([&] { return server.active_children() == 2; }));
+  Client third = Client::stream(server.server_address());
+  ASSERT_TRUE(wait_until([&] { return server.active_children() == 3; }));
+  third.send("count\n");
+  EXPECT_EQ(third.recv_line(), "0\n") << "pidfds of the other children";
+  first.send("count\n");
+  second.send("count\n");
+  EXPECT_EQ(first.recv_line(), "0\n");
+  EXPECT_EQ(second.recv_line(), "0\n");
+  ASSERT_TRUE(serving.stop());
+  server.server_close();
+}
+
 // A drain that begins while a child is being forked must reach that child
 // too (signals sent to the children registered so far missed it): drain_all()
 // before fork() is that race made certain.

@@ -1,12 +1,13 @@
 #pragma once
 // ForkingMixIn: a child process for each connection or datagram. The server
 // reaps only its own children, as each exits (a pidfd per child, watched by one
-// reaper thread; never waitpid(-1)). options().max_children caps them, with
-// options().overload deciding what happens at the cap. A drain reaches the
-// children through a descriptor they inherit (no signal: a child forked while
-// the drain begins gets it too); server_close() waits for them to drain their
-// connections up to the close deadline, then kills the rest (by pidfd, so
-// never a recycled PID) and reaps them: no zombies after close.
+// reaper thread; never waitpid(-1); a child holds none of its siblings').
+// options().max_children caps them, with options().overload deciding what
+// happens at the cap. A drain reaches the children through a descriptor they
+// inherit (no signal: a child forked while the drain begins gets it too);
+// server_close() waits for them to drain their connections up to the close
+// deadline, then kills the rest (by pidfd, so never a recycled PID) and reaps
+// them: no zombies after close.
 
 #include <unistd.h>
 
