@@ -1,7 +1,5 @@
 #include "switchboard/threading.hpp"
 
-#include <algorithm>
-
 namespace switchboard::detail {
 
 // Every request in handoff_ is promised to an idle thread (start() took one
@@ -38,12 +36,24 @@ void HandlerThreads::announce() {
 
 // Under mutex_. The most recent sleeper, whose stack is likeliest still cached.
 void HandlerThreads::wake_one() {
-  if (sleepers_.empty()) return;  // every idle thread is awake and will look
-  Sleeper* s = sleepers_.back();
-  sleepers_.pop_back();
+  Sleeper* s = sleepers_.prev;
+  if (s == &sleepers_) return;  // none asleep: every idle thread is awake and will look
+  unlink(*s);
   s->woken = true;
   ++awake_;
   s->wake.notify_one();  // under the lock: once it sees `woken` it may return and be gone
+}
+
+void HandlerThreads::link(Sleeper& s) {
+  s.prev = sleepers_.prev;
+  s.next = &sleepers_;
+  sleepers_.prev->next = &s;
+  sleepers_.prev = &s;
+}
+
+void HandlerThreads::unlink(Sleeper& s) {
+  s.prev->next = s.next;
+  s.next->prev = s.prev;
 }
 
 void HandlerThreads::serve(std::list<std::thread>::iterator self, Request request) {
@@ -57,11 +67,11 @@ void HandlerThreads::serve(std::list<std::thread>::iterator self, Request reques
     const auto give_up = std::chrono::steady_clock::now() + keep_idle_;
     while (handoff_.empty() && !closing_) {
       Sleeper me;
-      sleepers_.push_back(&me);
+      link(me);
       --awake_;
       me.wake.wait_until(lock, give_up, [&] { return me.woken || closing_; });
       if (!me.woken) {  // timed out (or closing): still listed, and counted asleep
-        sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), &me));
+        unlink(me);
         ++awake_;
         if (handoff_.empty() && !closing_) break;  // idle for keep_idle_: leave
       }
@@ -129,7 +139,7 @@ void HandlerThreads::close(std::chrono::steady_clock::time_point deadline,
 // Under mutex_.
 void HandlerThreads::begin_closing() {
   closing_ = true;
-  while (!sleepers_.empty()) wake_one();
+  while (sleepers_.prev != &sleepers_) wake_one();
 }
 
 void HandlerThreads::join_all() {

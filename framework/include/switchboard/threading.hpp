@@ -19,7 +19,6 @@
 #include <mutex>
 #include <thread>
 #include <type_traits>
-#include <vector>
 
 #include "switchboard/server.hpp"
 
@@ -65,14 +64,20 @@ class HandlerThreads {
   void join_all();
 
  private:
-  void serve(std::list<std::thread>::iterator self, Request request);
-  void wake_one();
-  void begin_closing();
-
-  struct Sleeper {  // an idle thread asleep, on its own stack
+  // An idle thread asleep: a node of sleepers_, on the thread's own stack, so
+  // that going to sleep allocates nothing.
+  struct Sleeper {
     std::condition_variable wake;
     bool woken = false;
+    Sleeper* prev = this;
+    Sleeper* next = this;
   };
+
+  void serve(std::list<std::thread>::iterator self, Request request);
+  void wake_one();
+  void link(Sleeper& s);
+  void unlink(Sleeper& s);
+  void begin_closing();
 
   std::function<void(Request&)> run_;
   const Wake wake_;
@@ -84,7 +89,7 @@ class HandlerThreads {
   std::deque<Request> handoff_;  // requests given to idle threads, not yet taken
   std::size_t idle_ = 0;         // idle threads no request is promised to
   std::size_t awake_ = 0;        // idle threads not asleep: each looks at handoff_ before sleeping
-  std::vector<Sleeper*> sleepers_;         // idle threads asleep, the latest last
+  Sleeper sleepers_;             // the list's head: idle threads asleep, the latest last
   std::atomic<bool> any_finished_{false};  // finished_ is not empty: prune() has work
   bool closing_ = false;
 };
