@@ -3,9 +3,12 @@
 // oversized datagrams are dropped and counted; an empty one is echoed empty;
 // with socket_per_loop each loop reads its own SO_REUSEPORT socket.
 
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "helpers.hpp"
 #include "switchboard/coroutine.hpp"
@@ -171,6 +174,48 @@ TYPED_TEST(ReactorDatagrams, MaxQueuedBoundsTheWorkersQueue) {
     EXPECT_EQ(this->server->stats().refused, refuse ? 7u : 0u);
     ASSERT_TRUE(this->serving->stop());
   }
+}
+
+// Voluntary context switches of every thread of this process so far.
+long voluntary_switches() {
+  long total = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream status(task.path() / "status");
+    for (std::string key; status >> key;)
+      if (key == "voluntary_ctxt_switches:") {
+        long n = 0;
+        status >> n;
+        total += n;
+      }
+  }
+  return total;
+}
+
+// While `block` holds the loop for room, the loop waits for a worker to take a
+// job, not on a clock: over a fifth of a second (watched, not waited for) the
+// process hardly wakes. A loop that looked every millisecond woke ~200 times.
+TYPED_TEST(ReactorDatagrams, BlockWaitsForRoomWithoutPolling) {
+  auto state = std::make_shared<GateState>();
+  ServerOptions options;
+  options.loops = 1;
+  options.threads = 1;
+  options.max_queued = 1;
+  options.overload = switchboard::Overload::block;
+  this->start(options, factory_of<GatedEcho<switchboard::DatagramRequestHandler>>(state));
+  Client c = Client::to(*this->server, this->dir);
+  c.send("0");
+  ASSERT_TRUE(state->entered.wait_for(1));  // the one worker is held
+  c.send("1");                              // queued: the queue is full
+  ASSERT_TRUE(wait_until([&] { return this->server->stats().queued == 1; }));
+  c.send("2");  // the loop waits for room to queue it
+  const long before = voluntary_switches();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_LT(voluntary_switches() - before, 40) << "the loop polls while it waits for room";
+  state->gate.open();
+  std::set<std::string> answered;
+  for (int i = 0; i < 3; ++i) answered.insert(c.recv());
+  EXPECT_EQ(answered, (std::set<std::string>{"0", "1", "2"}));
+  ASSERT_TRUE(this->serving->stop());
 }
 
 // Each loop reads its own SO_REUSEPORT socket; the kernel spreads the

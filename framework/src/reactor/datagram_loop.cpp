@@ -45,6 +45,7 @@ DatagramLoop::DatagramLoop(Reactor& reactor, EventLoop& loop, const Socket& sock
   if (!*socket_) throw_errno("dup");
   const int family = protocol_family(reactor.server());
   asio_ = std::make_unique<AsioSocket>(loop.io().get_executor());
+  room_ = std::make_unique<asio::steady_timer>(loop.io());
   asio_->assign(asio::generic::datagram_protocol(family, family == AF_UNIX ? 0 : IPPROTO_UDP),
                 socket_->fd());
   for (std::size_t i = 0; i < batch_; ++i) {
@@ -77,6 +78,7 @@ void DatagramLoop::stop() {
     stopping_ = true;
     asio::error_code ignored;
     if (asio_) asio_->cancel(ignored);
+    if (room_) room_->cancel();
     seen.set_value();
   });
   seen.get_future().wait();
@@ -89,9 +91,17 @@ void DatagramLoop::shut() {
     asio::error_code ignored;
     if (asio_) asio_->release(ignored);  // a pending receive completes, aborted, and sees stopping_
     asio_.reset();
+    room_.reset();  // here, while the loop runs: a wait for room completes, aborted, and sees
+                    // stopping_
     seen.set_value();
   });
   seen.get_future().wait();
+}
+
+void DatagramLoop::room_made() {
+  asio::post(loop_.io(), [this] {
+    if (room_) room_->cancel();
+  });
 }
 
 void DatagramLoop::queue(const Address& to, std::string_view data) {
@@ -232,23 +242,26 @@ std::unique_ptr<AsyncDatagramRequestHandler> DatagramLoop::admit(Request& reques
 
 // Blocking handlers wait for a worker in a queue that max_queued bounds, as
 // the pool's does. `refuse` refuses (refuse_request(), counted); `block` holds
-// this loop, and with it the rest of the datagrams (its batch, then the
-// kernel's buffer), until a worker takes a job. No worker wakes the loop: it
-// looks again each millisecond while the queue is full.
+// this loop's datagrams (its batch, then the kernel's buffer) until a worker
+// takes a job and wakes it (room_made()); the loop serves its other work meanwhile.
 asio::awaitable<bool> DatagramLoop::room_for_worker(Request& request) {
   BaseServer& server = reactor_.server();
   const ServerOptions& options = server.options();
-  const auto& waiting = reactor_.workers().waiting();
-  if (waiting.load() < options.max_queued) co_return true;
+  Workers& workers = reactor_.workers();
+  if (workers.waiting().load() < options.max_queued) co_return true;
   if (options.overload == Overload::refuse) {
     ServerAccess::refuse(server, request);
     co_return false;
   }
-  asio::steady_timer timer(loop_.io());
-  while (waiting.load() >= options.max_queued && !stopping_) {
-    timer.expires_after(std::chrono::milliseconds(1));
-    asio::error_code ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  struct Wanted {  // counted as waiting, then a look at the queue: no wake-up is missed
+    Workers& w;
+    explicit Wanted(Workers& workers) : w(workers) { w.want_room(+1); }
+    ~Wanted() { w.want_room(-1); }
+  } wanted(workers);
+  while (workers.waiting().load() >= options.max_queued && !stopping_) {
+    room_->expires_at(asio::steady_timer::time_point::max());
+    asio::error_code ignored;  // cancelled: by room_made() (perhaps a stale one), or by stop()
+    co_await room_->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
   co_return true;  // stopping: the workers still run what is queued before they end
 }

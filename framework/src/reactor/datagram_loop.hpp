@@ -9,6 +9,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/generic/datagram_protocol.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #include <future>
 #include <memory>
 #include <string>
@@ -45,6 +46,8 @@ class DatagramLoop final : public ReplySink {
   void shut();
   /// A reply of the batch being served. Loop thread.
   void queue(const Address& to, std::string_view data) override;
+  /// A worker took a job: a loop waiting for room looks again. Thread safe.
+  void room_made();
 
  private:
   using AsioSocket = asio::basic_datagram_socket<asio::generic::datagram_protocol,
@@ -58,7 +61,8 @@ class DatagramLoop final : public ReplySink {
   EventLoop& loop_;
   std::shared_ptr<Socket> socket_;  // the duplicate: reply socket of the requests served here
   std::unique_ptr<AsioSocket> asio_;
-  const std::size_t max_;  // max_datagram
+  std::unique_ptr<asio::steady_timer> room_;  // never expires: waited on for room, cancelled
+  const std::size_t max_;                     // max_datagram
   std::size_t batch_;
   std::unique_ptr<char[]> buffers_;  // batch_ slots of max_ + 1 bytes
   std::vector<mmsghdr> in_;

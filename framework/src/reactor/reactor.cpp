@@ -74,6 +74,10 @@ Reactor::Reactor(BaseServer& server) : server_(server), workers_(server.options(
       }
     }
   }
+  if (!datagram_loops_.empty())  // joined in close() before the datagram loops go
+    workers_.on_room([this] {
+      for (auto& d : datagram_loops_) d->room_made();
+    });
   for (auto& loop : loops_) loop->start();
   loop_threads_ = loops_.size();
 }

@@ -38,7 +38,8 @@ void Workers::start() {
         for (Job* job = nullptr;;) {
           q->jobs.wait_dequeue(token, job);
           if (!job) return;
-          waiting_.fetch_sub(1, std::memory_order_relaxed);
+          waiting_.fetch_sub(1);
+          if (room_wanted_.load() > 0 && on_room_) on_room_();
           job->run();
         }
       });

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -35,6 +36,13 @@ class Workers {
   std::size_t started() const { return started_.load(std::memory_order_acquire); }
   /// Jobs queued and not yet taken by a worker. Thread safe.
   const std::atomic<std::size_t>& waiting() const { return waiting_; }
+  /// Called on a worker after it takes a job, while someone waits for room
+  /// (want_room()). Set once, before the first submit().
+  void on_room(std::function<void()> notify) { on_room_ = std::move(notify); }
+  /// One more (+1) or one fewer (-1) waiting for room: while any wait, each
+  /// job taken calls on_room. Sequentially consistent with taking a job, so a
+  /// waiter that counts itself and then looks at waiting() misses none.
+  void want_room(int delta) { room_wanted_.fetch_add(delta); }
 
  private:
   void start();
@@ -45,6 +53,8 @@ class Workers {
   std::atomic<std::size_t> started_{0};
   std::atomic<bool> closed_{false};
   std::atomic<std::size_t> waiting_{0};
+  std::atomic<int> room_wanted_{0};
+  std::function<void()> on_room_;
   std::mutex mutex_;
   std::vector<std::thread> running_;
 };
