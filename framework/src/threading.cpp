@@ -70,10 +70,10 @@ void HandlerThreads::serve(std::list<std::thread>::iterator self, Request reques
       link(me);
       --awake_;
       me.wake.wait_until(lock, give_up, [&] { return me.woken || closing_; });
-      if (!me.woken) {  // timed out (or closing): still listed, and counted asleep
+      if (!me.woken) {  // timed out (closing wakes every sleeper): still listed
         unlink(me);
         ++awake_;
-        if (handoff_.empty() && !closing_) break;  // idle for keep_idle_: leave
+        break;  // idle for keep_idle_: leave, unless a request came meanwhile
       }
     }
     if (handoff_.empty()) {

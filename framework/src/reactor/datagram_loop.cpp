@@ -91,8 +91,9 @@ void DatagramLoop::shut() {
     asio::error_code ignored;
     if (asio_) asio_->release(ignored);  // a pending receive completes, aborted, and sees stopping_
     asio_.reset();
-    room_.reset();  // here, while the loop runs: a wait for room completes, aborted, and sees
-                    // stopping_
+    // Destroyed here, while the loop runs: a wait for room completes, aborted,
+    // and sees stopping_.
+    room_.reset();
     seen.set_value();
   });
   seen.get_future().wait();
