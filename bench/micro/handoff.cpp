@@ -69,8 +69,7 @@ void BM_PoolQueue(benchmark::State& state) {
   Countdown done;
   switchboard::ServerOptions options;
   options.threads = static_cast<std::size_t>(state.range(0));
-  std::atomic<std::uint64_t> queued{0};
-  switchboard::detail::WorkerPool pool(options, queued, [&](Request&) { done.arrive(); });
+  switchboard::detail::WorkerPool pool(options, [&](Request&) { done.arrive(); });
   const auto never = [] { return false; };
   constexpr int batch = 256;
   for (auto _ : state) {

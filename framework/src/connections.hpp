@@ -1,9 +1,10 @@
 #pragma once
 // Internal: the open stream connections of a server, from accept to close.
 // max_connections counts them, the drain ends the idle and queued ones through
-// them, and the close deadline shuts down whatever is left.
+// them, and the close deadline cuts whatever is left.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
@@ -11,9 +12,33 @@
 
 #include "switchboard/request.hpp"
 
+namespace switchboard {
+class Socket;
+}
+
 namespace switchboard::detail {
 
 class ActiveSet;
+struct ActiveConnection;
+
+/// What a stream reader does when it needs the first bytes of a next request
+/// (nothing buffered): the policy's choice, installed on the connection. With
+/// none, the reader waits on its thread and the drain claims it (the
+/// threads' way: ActiveConnection::next_request()).
+class RequestBoundary {
+ public:
+  /// Reads the first bytes of a next request into `into`: how many; 0 when
+  /// the connection is finished (the peer's end, or the drain's). Until
+  /// `first_deadline` (epoch: none) a first request is awaited. Throws as
+  /// Socket::recv_some() does, or unwinds the handler (Parked).
+  virtual std::size_t next_request(ActiveConnection& c, Socket& s, char* into, std::size_t size,
+                                   std::chrono::steady_clock::time_point first_deadline) = 0;
+  /// The reader returned the connection's first request.
+  virtual void first_request_read() noexcept {}
+
+ protected:
+  ~RequestBoundary() = default;
+};
 
 /// One open connection: a node of ActiveSet's intrusive list, owned by its
 /// Request through a ConnectionEntry (on the heap, since requests move between threads).
@@ -22,18 +47,18 @@ struct ActiveConnection {
   ActiveSet* set = nullptr;
   const std::atomic<bool>* draining = nullptr;  // the server's: idle now means finished
   std::atomic<bool> started{false};             // a handler has taken it; before that it is queued
-  std::atomic<bool> idle{false};  // its reader waits at a request boundary, nothing buffered
-                                  // or taken; the reader and the drain race to clear it
-  std::atomic<bool> cut{false};   // the drain shut it down: a partial request is no request
-  int drain_fd = -1;              // in a forked child: readable once its parent drains
-  // The reactor's per-request mode (a restartable handler):
-  bool parkable = false;                                   // its reader unwinds (Parked) when idle
-  const std::atomic<std::size_t>* waiting_jobs = nullptr;  // the workers' queue: none, linger
-  long linger_ns = 0;                                      // ServerOptions::park_linger
-  std::atomic<bool> expired{false};             // timed out while parked: its next read throws
-  std::atomic<bool> first_request_read{false};  // its reader returned a first request
+  std::atomic<bool> idle{false};   // its reader waits at a request boundary, nothing buffered
+                                   // or taken; the reader and the drain race to clear it
+  std::atomic<bool> ended{false};  // the drain ended it at a boundary: its reader sees the end
+  std::atomic<bool> cut{false};    // the close deadline shut it down: what is read is no request
+  RequestBoundary* boundary = nullptr;  // the policy's; null: the threads' claim
   ActiveConnection* prev = nullptr;
   ActiveConnection* next = nullptr;
+
+  /// The threads' way at a request boundary: marked idle, the reader takes no
+  /// byte before it claims the connection back from the drain.
+  std::size_t next_request(Socket& s, char* into, std::size_t size,
+                           std::chrono::steady_clock::time_point first_deadline);
 };
 
 /// Thread safe.
@@ -59,8 +84,10 @@ class ActiveSet {
   /// clients see the end at once); idle ones get SHUT_RD (their readers see
   /// end of input). Connections with bytes waiting are left to be served.
   void shutdown_idle();
-  /// shutdown(SHUT_RDWR) on every connection: blocked reads and writes fail now.
-  void shutdown_all();
+  /// The close deadline: every connection is marked cut and shut down, so
+  /// that blocked reads and writes fail now and no reader takes the cut for
+  /// the client's end.
+  void cut_all();
 
  private:
   mutable std::mutex mutex_;
@@ -70,5 +97,9 @@ class ActiveSet {
   std::atomic<std::size_t> size_{0};
   std::atomic<std::size_t> peak_{0};
 };
+
+/// What a reader of a cut connection throws (ECONNABORTED), where it would
+/// otherwise see the end of input: a request cut short is never a request.
+[[noreturn]] void throw_cut();
 
 }  // namespace switchboard::detail

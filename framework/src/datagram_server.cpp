@@ -7,6 +7,7 @@
 #include <string>
 
 #include "counters.hpp"
+#include "handler_run.hpp"
 #include "switchboard/server.hpp"
 
 namespace switchboard {
@@ -34,14 +35,7 @@ bool DatagramServer::get_request(Request& request) {
     }
     request.client_address = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), len);
     if (static_cast<std::size_t>(n) > buffer_.size()) {
-      detail::Counters::bump(counters().dropped_datagrams);
-      try {
-        throw std::length_error("datagram of " + std::to_string(n) +
-                                " bytes exceeds max_datagram (" + std::to_string(buffer_.size()) +
-                                "); dropped");
-      } catch (...) {
-        handle_error(request);
-      }
+      detail::HandlerRun::dropped(*this, request, static_cast<std::size_t>(n));
       continue;
     }
     request.packet.assign(buffer_.data(), static_cast<std::size_t>(n));

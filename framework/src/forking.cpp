@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "connections.hpp"
 #include "switchboard/socket.hpp"
 
 namespace switchboard::detail {
@@ -21,6 +22,24 @@ int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pi
 int pidfd_send_signal(int pidfd, int sig) {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
+
+// A forked child's reader at a request boundary: it waits for the next bytes
+// or for the parent's drain (on the descriptor the child inherited), and ends
+// only if nothing of a next request has come; it takes nothing before.
+class DrainFromParent final : public RequestBoundary {
+ public:
+  explicit DrainFromParent(int drain_fd) : drain_fd_(drain_fd) {}
+  std::size_t next_request(ActiveConnection&, Socket& s, char* into, std::size_t size,
+                           std::chrono::steady_clock::time_point first_deadline) override {
+    if (first_deadline != std::chrono::steady_clock::time_point{})
+      s.wait_readable_until(first_deadline);
+    if (!s.wait_readable_or(drain_fd_)) return 0;
+    return s.recv_some(into, size);
+  }
+
+ private:
+  int drain_fd_;
+};
 
 }  // namespace
 
@@ -85,6 +104,7 @@ struct ChildProcesses::State {
   // Written once by drain_all(), never read: readable from then on in every
   // child, those forked later included, which inherit it (CLOEXEC only bars exec).
   Socket drain{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  DrainFromParent in_child{drain.fd()};
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<Child> children;
@@ -101,7 +121,7 @@ ChildProcesses::ChildProcesses() : state_(std::make_unique<State>()) {
 
 ChildProcesses::~ChildProcesses() { close(std::chrono::steady_clock::now()); }
 
-pid_t ChildProcesses::fork() {
+pid_t ChildProcesses::fork(Request& request) {
   State& s = *state_;
   {
     // Started and settled before the first fork(), for the same reason as reap()'s `fds`.
@@ -111,6 +131,9 @@ pid_t ChildProcesses::fork() {
       s.changed.wait(lock, [&s] { return s.running; });
     }
   }
+  // Before fork(): the child may serve (and a drain begin) before fork()
+  // returns here, and this process must not shut the connection down then.
+  if (request.entry) request.entry->set->forget_fd(*request.entry);
   std::fflush(nullptr);  // or the child would write the parent's buffered output again
   pid_t pid = 0;
   {
@@ -124,7 +147,10 @@ pid_t ChildProcesses::fork() {
     }
   }
   if (pid < 0) throw_errno("fork");
-  if (pid == 0) return 0;
+  if (pid == 0) {
+    if (request.entry) request.entry->boundary = &s.in_child;
+    return 0;
+  }
   Socket pidfd(pidfd_open(pid));  // works on a child that already exited, until it is reaped
   if (!pidfd) {
     const int err = errno;
@@ -132,23 +158,15 @@ pid_t ChildProcesses::fork() {
     ::waitpid(pid, nullptr, 0);
     throw_errno(err, "pidfd_open");
   }
+  // The child serves it; a shutdown() here would cut the child's connection.
+  // It counts as open until the child exits.
+  request.connection.close();
   {
     std::lock_guard lock(s.mutex);
-    s.children.push_back({pid, std::move(pidfd), {}});
+    s.children.push_back({pid, std::move(pidfd), std::move(request.entry)});
   }
   s.wake_reaper();
   return pid;
-}
-
-void ChildProcesses::attach(pid_t pid, ConnectionEntry entry) {
-  std::unique_lock lock(state_->mutex);
-  for (auto& c : state_->children) {
-    if (c.pid == pid) {
-      c.connection = std::move(entry);
-      return;
-    }
-  }
-  lock.unlock();  // already reaped: the entry goes now, outside our lock
 }
 
 std::size_t ChildProcesses::active() const {

@@ -46,6 +46,8 @@ void send_datagram(const Socket& socket, std::string_view data, const Address& t
 
 }  // namespace
 
+std::unique_ptr<BaseRequestHandler> HandlerFactory::operator()() const { return make_(); }
+
 void StreamRequestHandler::setup() {
   Request& r = request();
   if (!r.connection) throw std::logic_error("StreamRequestHandler needs a stream server");

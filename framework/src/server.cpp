@@ -1,67 +1,29 @@
 // The request lifecycle, top to bottom. Policies override process_request()
-// (and server_close()); everything else every server shares.
+// (and server_close()); everything else every server shares. One request's
+// handler runs in detail::HandlerRun (handler_run.cpp), whatever runs it.
 
 #include "switchboard/server.hpp"
 
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <deque>
 #include <exception>
 #include <memory>
-#include <new>
-#include <optional>
 #include <stdexcept>
 #include <string>
-#include <system_error>
 
 #include "connections.hpp"
 #include "counters.hpp"
+#include "handler_run.hpp"
 #include "server_access.hpp"
 #include "switchboard/handler.hpp"
 
 namespace switchboard {
-namespace {
-
-// Unix paths: a socket file nobody listens on is stale and replaced; a live one
-// (or a file that is not a socket) is an error, as for a TCP port in use.
-void prepare_unix_path(const Address& address, int type, bool replace_stale) {
-  const std::string path = address.path();
-  struct stat st {};
-  if (path.empty() || ::lstat(path.c_str(), &st) != 0) return;
-  if (!S_ISSOCK(st.st_mode))
-    throw std::system_error(EADDRINUSE, std::generic_category(),
-                            "bind " + path + ": the path exists and is not a socket");
-  Socket probe = Socket::open(AF_UNIX, type);
-  if (::connect(probe.fd(), address.data(), address.size()) == 0 || errno != ECONNREFUSED)
-    throw std::system_error(EADDRINUSE, std::generic_category(),
-                            "bind " + path + ": a server is listening there");
-  if (!replace_stale)
-    throw std::system_error(
-        EADDRINUSE, std::generic_category(),
-        "bind " + path + ": stale socket file (replace_stale_unix_path is off)");
-  ::unlink(path.c_str());
-}
-
-bool is_peer_gone(const std::system_error& e) {
-  const int err = e.code().value();
-  return e.code().category() == std::generic_category() &&
-         (err == EPIPE || err == ECONNRESET || err == ENOTCONN);
-}
-
-bool is_timeout(const std::system_error& e) {
-  return e.code().category() == std::generic_category() && e.code().value() == ETIMEDOUT;
-}
-
-}  // namespace
-
 namespace detail {
 
 // MAP_SHARED: what a forked child counts (its errors, timeouts and resets)
@@ -94,36 +56,7 @@ BaseServer::BaseServer(Address address, int socket_type, HandlerFactory factory,
   if (address_.family() == AF_UNSPEC) throw std::invalid_argument("server needs an address");
   wake_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_) throw_errno("eventfd");
-
-  // server_bind(): options first, so they hold from the first connection.
-  *socket_ = Socket::open(address_.family(), socket_type | SOCK_NONBLOCK);
-  Socket& s = *socket_;
-  if (address_.is_unix()) {
-    prepare_unix_path(address_, socket_type, options_.replace_stale_unix_path);
-  } else {
-    if (options_.reuse_address && socket_type == SOCK_STREAM)
-      s.set_option(SOL_SOCKET, SO_REUSEADDR, 1);
-    if (options_.reuse_port) s.set_option(SOL_SOCKET, SO_REUSEPORT, 1);
-    if (address_.family() == AF_INET6) s.set_option(IPPROTO_IPV6, IPV6_V6ONLY, 1);
-  }
-  if (::bind(s.fd(), address_.data(), address_.size()) < 0) {
-    const int err = errno;
-    throw std::system_error(err, std::generic_category(), "bind " + address_.to_string());
-  }
-  if (address_.is_unix()) {
-    created_path_ = address_.path();
-    struct stat st {};
-    if (::stat(created_path_.c_str(), &st) == 0) created_file_ = {st.st_dev, st.st_ino};
-  }
-  address_ = s.local_address();
-  if (address_.is_unix() && address_.path().empty()) address_ = Address::unix_path(created_path_);
-
-  // server_activate()
-  if (socket_type == SOCK_STREAM && ::listen(s.fd(), options_.backlog) < 0) {
-    const int err = errno;
-    if (!created_path_.empty()) ::unlink(created_path_.c_str());  // just made: ours
-    throw std::system_error(err, std::generic_category(), "listen " + address_.to_string());
-  }
+  bind_and_activate();  // server_socket.cpp
 }
 
 BaseServer::~BaseServer() {
@@ -146,19 +79,17 @@ ServerStats BaseServer::stats() const {
   s.peak_connections = active_->peak();
   s.active_requests = get(c.active_requests);
   s.max_active = get(c.max_active);
-  s.queued = get(c.queued);
   s.refused = get(c.refused);
   s.rejected = get(c.rejected);
   s.handler_errors = get(c.handler_errors);
   s.peer_resets = get(c.peer_resets);
   s.timed_out = get(c.timed_out);
+  s.cut = get(c.cut);
   s.accept_errors = get(c.accept_errors);
   s.dropped_datagrams = get(c.dropped_datagrams);
   add_policy_stats(s);
   return s;
 }
-
-std::atomic<std::uint64_t>& BaseServer::queued_counter() { return counters_->queued; }
 
 // --- serving -----------------------------------------------------------------
 
@@ -179,6 +110,7 @@ void BaseServer::serve_forever() {
     }
   } done{*this};
   serve_until_shutdown();
+  if (draining() && socket_type_ == SOCK_STREAM) serve_accepted();
 }
 
 void BaseServer::serve_until_shutdown() {
@@ -186,6 +118,30 @@ void BaseServer::serve_until_shutdown() {
     if (wait_ready(-1)) serve_ready(64);
     service_actions();
   }
+}
+
+// The drain took what the kernel had accepted before new connects stopped:
+// served now, as queued connections are (a request already sent gets its
+// reply); past the close deadline they are cut unserved. Then the listener
+// closes.
+void BaseServer::serve_accepted() {
+  std::deque<Request> accepted;
+  {
+    std::lock_guard lock(socket_mutex_);
+    accepted.swap(accepted_);
+  }
+  const auto deadline = close_deadline();
+  for (Request& request : accepted) {
+    detail::Counters::bump(counters_->total_requests);
+    if (std::chrono::steady_clock::now() < deadline) {
+      dispatch(std::move(request));
+    } else {
+      detail::Counters::bump(counters_->cut);
+      shutdown_request(request);
+    }
+  }
+  if (!accepted.empty()) end_of_batch();
+  close_listener();
 }
 
 void BaseServer::handle_request() {
@@ -196,93 +152,6 @@ void BaseServer::handle_request() {
     return;
   }
   serve_ready(1);
-}
-
-void BaseServer::shutdown() {
-  request_stop();
-  std::unique_lock lock(serving_mutex_);
-  if (serving_thread_ == std::this_thread::get_id()) return;  // from a handler on the loop
-  serving_done_.wait(lock, [this] { return !serving_; });
-}
-
-void BaseServer::request_stop() noexcept {
-  stop_.store(true, std::memory_order_release);
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_.fd(), &one, sizeof one);
-  active_->interrupt();
-  interrupt_waits();
-}
-
-void BaseServer::drain() {
-  start_drain();
-  const auto deadline = close_deadline();
-  std::unique_lock lock(serving_mutex_);
-  if (serving_thread_ == std::this_thread::get_id()) return;
-  if (!serving_done_.wait_until(lock, deadline, [this] { return !serving_; })) {
-    lock.unlock();
-    close_active_connections();  // the deadline: what is still in flight loses its connection
-    lock.lock();
-    serving_done_.wait(lock, [this] { return !serving_; });
-  }
-}
-
-void BaseServer::start_drain() noexcept {
-  close_deadline();
-  {
-    // shutdown(), not close(): the serving thread may be polling this descriptor.
-    std::lock_guard lock(socket_mutex_);
-    if (*socket_ && socket_type_ == SOCK_STREAM) {
-      ::shutdown(socket_->fd(), SHUT_RDWR);
-      // A TCP listener resets the connections in its backlog; a Unix one keeps
-      // them waiting: end them now as well (their clients see end of file).
-      if (address_.is_unix()) {
-        for (int fd; (fd = ::accept4(socket_->fd(), nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
-          ::close(fd);
-          detail::Counters::bump(counters_->refused);
-        }
-      }
-    }
-  }
-  drain_connections();
-  request_stop();
-}
-
-void BaseServer::drain_connections() noexcept {
-  // Idle connections end now; a reader that becomes idle later ends then
-  // (StreamReader looks at `draining_`); requests in flight go on.
-  draining_.store(true);
-  active_->shutdown_idle();
-}
-
-std::chrono::steady_clock::time_point BaseServer::close_deadline() {
-  using clock = std::chrono::steady_clock;
-  const auto proposed =
-      (clock::now() + std::chrono::duration_cast<clock::duration>(options_.close_timeout))
-          .time_since_epoch()
-          .count();
-  std::int64_t current = 0;
-  close_deadline_.compare_exchange_strong(current, proposed);
-  return clock::time_point(clock::duration(current ? current : proposed));
-}
-
-void BaseServer::server_close() {
-  {
-    std::lock_guard lock(socket_mutex_);
-    // A datagram reply still being sent holds the socket (Request::reply_socket):
-    // closing it under the reply would send it from whatever socket reuses the
-    // number. Policies finish their replies first; if one is still out
-    // (block_on_close off), the socket closes with its last user.
-    if (socket_type_ == SOCK_STREAM || socket_.use_count() == 1) socket_->close();
-    socket_closed_ = true;
-  }
-  close_deadline();
-  drain_connections();
-  // Only our own file: another server may have replaced it since.
-  struct stat st {};
-  if (!created_path_.empty() && ::lstat(created_path_.c_str(), &st) == 0 &&
-      std::pair{st.st_dev, st.st_ino} == created_file_)
-    ::unlink(created_path_.c_str());
-  created_path_.clear();
 }
 
 // Waits for the socket to be readable or shutdown(); true if readable.
@@ -326,9 +195,10 @@ bool BaseServer::room_for_connection() {
 }
 
 void BaseServer::dispatch(Request request) {
-  if (shutdown_requested()) return;  // no request is served once shutdown began
+  // After shutdown() none is served; a drain serves what was accepted.
+  if (shutdown_requested() && !draining()) return;
   if (request.connection) {
-    // Overload::refuse; with block, room_for_connection() waited before accepting.
+    // Overload::refuse (and the drain's last connections); block waited before accepting.
     const std::size_t limit = options_.max_connections;
     if (limit != 0 && active_->size() >= limit) {
       refuse(request);
@@ -344,84 +214,28 @@ void BaseServer::dispatch(Request request) {
   try {
     process_request(std::move(request));
   } catch (...) {  // the policy could not take it (no thread, no fork): report, keep serving
-    handle_error(request);
+    detail::HandlerRun::report(*this, request, std::current_exception());
     shutdown_request(request);
   }
 }
 
 bool BaseServer::verify_request(const Request&) { return true; }
 
-// handle_error() from inside a catch block; its own failure must not escape.
-void BaseServer::report_error(const Request& request) noexcept {
-  try {
-    handle_error(request);
-  } catch (...) {
-  }
-}
-
 void BaseServer::process_request(Request request) { finish_and_close(request); }
 
+// CPython's process_request_thread(): finish_request(), handle_error() for
+// what it threw, shutdown_request() whatever happened.
 bool BaseServer::finish_and_close(Request& request) noexcept {
-  auto& c = *counters_;
-  if (request.entry) {
-    // Drained while it waited for a worker, with nothing sent: already ended.
-    if (request.entry->cut.load()) {
-      shutdown_request(request);
-      return true;
-    }
-    request.entry->started.store(true);
-    request.entry->drain_fd = child_drain_fd_;
-  }
-  // A forked child's request is counted as its process: a child killed mid-request
-  // must not leave `active` raised in the counters it shares with the parent.
-  std::optional<detail::ActiveRequest> active;
-  if (!in_child_) active.emplace(c);
-  bool ok = true;
-  try {
-    finish_request(request);
-  } catch (const std::system_error& e) {
-    ok = false;
-    if (is_timeout(e)) {
-      detail::Counters::bump(c.timed_out);
-    } else if (is_peer_gone(e)) {
-      detail::Counters::bump(c.peer_resets);
-    } else {
-      detail::Counters::bump(c.handler_errors);
-      report_error(request);
-    }
-  } catch (...) {
-    ok = false;
-    detail::Counters::bump(c.handler_errors);
-    report_error(request);
-  }
-  try {
-    shutdown_request(request);
-  } catch (...) {
-  }
-  return ok;
+  detail::HandlerRun run(*this, request);
+  run.start();
+  return run.end();
 }
 
-void BaseServer::finish_request(Request& request) {
-  std::unique_ptr<BaseRequestHandler> handler = factory_();
-  if (!handler) throw std::logic_error("handler factory returned no handler");
-  handler->request_ = &request;
-  handler->server_ = this;
-  handler->setup();
-  try {
-    handler->handle();
-  } catch (...) {
-    try {
-      handler->finish();
-    } catch (...) {
-    }  // the first error is the one to report
-    throw;
-  }
-  handler->finish();
-}
+void BaseServer::finish_request(Request& request) { detail::HandlerRun::serve(*this, request); }
 
 void BaseServer::shutdown_request(Request& request) {
   if (in_child_) [[maybe_unused]]
-    auto* parents = request.entry.release();  // see close_in_child()
+    auto* parents = request.entry.release();  // see become_child()
   request.entry.reset();  // out of the open set before the descriptor number can be reused
   request.connection.close();
 }
@@ -452,13 +266,89 @@ void BaseServer::refuse(Request& request) noexcept {
   }
 }
 
+// --- stopping ----------------------------------------------------------------
+
+void BaseServer::shutdown() {
+  request_stop();
+  std::unique_lock lock(serving_mutex_);
+  if (serving_thread_ == std::this_thread::get_id()) return;  // from a handler on the loop
+  serving_done_.wait(lock, [this] { return !serving_; });
+}
+
+void BaseServer::request_stop() noexcept {
+  stop_.store(true, std::memory_order_release);
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.fd(), &one, sizeof one);
+  active_->interrupt();
+  interrupt_waits();
+}
+
+void BaseServer::drain() {
+  start_drain();
+  const auto deadline = close_deadline();
+  std::unique_lock lock(serving_mutex_);
+  if (serving_thread_ == std::this_thread::get_id()) return;
+  if (!serving_done_.wait_until(lock, deadline, [this] { return !serving_; })) {
+    lock.unlock();
+    close_active_connections();  // the deadline: what is still in flight loses its connection
+    lock.lock();
+    serving_done_.wait(lock, [this] { return !serving_; });
+  }
+}
+
+void BaseServer::start_drain() noexcept {
+  close_deadline();
+  stop_accepting();  // server_socket.cpp; serve_forever() serves what it took
+  drain_connections();
+  request_stop();
+}
+
+void BaseServer::drain_connections() noexcept {
+  // Idle connections end now; a reader that becomes idle later ends then
+  // (it looks at `draining_`); requests in flight go on.
+  if (draining_.exchange(true)) return;
+  active_->shutdown_idle();
+  try {
+    on_drain();
+  } catch (...) {
+  }
+}
+
+std::chrono::steady_clock::time_point BaseServer::close_deadline() {
+  using clock = std::chrono::steady_clock;
+  const auto proposed =
+      (clock::now() + std::chrono::duration_cast<clock::duration>(options_.close_timeout))
+          .time_since_epoch()
+          .count();
+  std::int64_t current = 0;
+  close_deadline_.compare_exchange_strong(current, proposed);
+  return clock::time_point(clock::duration(current ? current : proposed));
+}
+
+void BaseServer::server_close() {
+  {
+    std::lock_guard lock(socket_mutex_);
+    // A datagram reply still being sent holds the socket (Request::reply_socket):
+    // closing it under the reply would send it from whatever socket reuses the
+    // number. Policies finish their replies first; if one is still out
+    // (block_on_close off), the socket closes with its last user.
+    if (socket_type_ == SOCK_STREAM || socket_.use_count() == 1) socket_->close();
+    socket_closed_ = true;
+  }
+  close_deadline();
+  drain_connections();
+  remove_unix_path();
+  std::lock_guard lock(socket_mutex_);
+  accepted_.clear();  // taken by a drain that no serve_forever() served
+}
+
 void BaseServer::close_active_connections() {
   {
     std::lock_guard lock(serving_mutex_);
     cut_ = true;
     serving_done_.notify_all();
   }
-  active_->shutdown_all();
+  active_->cut_all();
 }
 
 bool BaseServer::wait_for_close_deadline(Seconds timeout) {
@@ -472,9 +362,8 @@ bool BaseServer::wait_for_wake(Seconds timeout) {
   return n > 0 || shutdown_requested();
 }
 
-void BaseServer::close_in_child(int drain_fd) noexcept {
+void BaseServer::become_child() noexcept {
   in_child_ = true;
-  child_drain_fd_ = drain_fd;
   // A parent thread may have held the set's lock at fork() (a drain, an
   // admission): that copy is never unlocked, so it is abandoned (not
   // destroyed) for a fresh one, and the request's entry with it.
@@ -486,45 +375,7 @@ void BaseServer::close_in_child(int drain_fd) noexcept {
   created_path_.clear();  // the parent removes it
 }
 
-// --- what the reactor reaches (server_access.hpp) -------------------------------
-
 namespace detail {
-
-void ServerAccess::handler_failed(BaseServer& s, const Request& r) noexcept {
-  auto& c = *s.counters_;
-  try {
-    throw;
-  } catch (const std::system_error& e) {
-    if (is_timeout(e)) {
-      Counters::bump(c.timed_out);
-      return;
-    }
-    if (is_peer_gone(e)) {
-      Counters::bump(c.peer_resets);
-      return;
-    }
-  } catch (...) {
-  }
-  Counters::bump(c.handler_errors);
-  try {
-    s.handle_error(r);
-  } catch (...) {
-  }
-}
-
-void ServerAccess::datagram_dropped(BaseServer& s, const Request& r, std::size_t size) noexcept {
-  Counters::bump(s.counters_->dropped_datagrams);
-  try {
-    throw std::length_error("datagram of " + std::to_string(size) +
-                            " bytes exceeds max_datagram (" +
-                            std::to_string(s.options_.max_datagram) + "); dropped");
-  } catch (...) {
-    try {
-      s.handle_error(r);
-    } catch (...) {
-    }
-  }
-}
 
 void ServerAccess::wait_for_shutdown(BaseServer& s) {
   while (!s.shutdown_requested()) {
@@ -536,17 +387,4 @@ void ServerAccess::wait_for_shutdown(BaseServer& s) {
 }
 
 }  // namespace detail
-
-// --- open connections ---------------------------------------------------------
-
-void BaseServer::lend_to_child(Request& request) {
-  if (request.entry) active_->forget_fd(*request.entry);
-}
-
-detail::ConnectionEntry BaseServer::hand_over(Request& request) {
-  if (request.entry) active_->forget_fd(*request.entry);
-  request.connection.close();
-  return std::move(request.entry);
-}
-
 }  // namespace switchboard

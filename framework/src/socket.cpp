@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <string>
@@ -101,6 +102,18 @@ bool Socket::wait_readable_or(int other) {
     if (n > 0) return fds[0].revents != 0;
     if (n == 0) throw_errno(ETIMEDOUT, "read timed out");
     if (errno != EINTR) throw_errno("poll");
+  }
+}
+
+void Socket::wait_readable_until(std::chrono::steady_clock::time_point deadline) {
+  using namespace std::chrono;
+  for (;;) {
+    const auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
+    if (left <= 0) throw_errno(ETIMEDOUT, "no complete request before the first-request deadline");
+    pollfd p{fd_, POLLIN, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000)));
+    if (n > 0) return;
+    if (n < 0 && errno != EINTR) throw_errno("poll");
   }
 }
 

@@ -9,7 +9,7 @@ std::ostream& operator<<(std::ostream& os, const ServerStats& s) {
             << " peak_connections=" << s.peak_connections << " active=" << s.active_requests
             << " max_active=" << s.max_active << " queued=" << s.queued << " threads=" << s.threads
             << " processes=" << s.processes << " refused=" << s.refused
-            << " rejected=" << s.rejected << " timed_out=" << s.timed_out
+            << " rejected=" << s.rejected << " timed_out=" << s.timed_out << " cut=" << s.cut
             << " handler_errors=" << s.handler_errors << " peer_resets=" << s.peer_resets
             << " accept_errors=" << s.accept_errors << " dropped_datagrams=" << s.dropped_datagrams;
 }

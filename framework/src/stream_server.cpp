@@ -10,18 +10,30 @@
 #include <cstdio>
 #include <cstring>
 
+#include "accept.hpp"
 #include "counters.hpp"
 #include "switchboard/server.hpp"
 
 namespace switchboard {
-namespace {
+namespace detail {
 
 void apply_timeouts(Socket& s, const ServerOptions& o) {
   if (o.timeout.count() > 0) s.set_timeout(SO_RCVTIMEO, o.timeout);
   if (o.write_timeout.count() > 0) s.set_timeout(SO_SNDTIMEO, o.write_timeout);
 }
 
-}  // namespace
+int accept_connection(int listener, bool unix_socket, const ServerOptions& options, Request& out) {
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+  if (fd < 0) return errno;
+  out.connection = Socket(fd);
+  out.client_address = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), len);
+  if (unix_socket) apply_timeouts(out.connection, options);
+  return 0;
+}
+
+}  // namespace detail
 
 StreamServer::StreamServer(Address address, HandlerFactory factory, ServerOptions options)
     : BaseServer(std::move(address), SOCK_STREAM, std::move(factory), std::move(options)),
@@ -31,7 +43,7 @@ StreamServer::StreamServer(Address address, HandlerFactory factory, ServerOption
   if (server_address().is_ip()) {
     Socket& listener = *socket_ptr();
     if (this->options().tcp_nodelay) listener.set_option(IPPROTO_TCP, TCP_NODELAY, 1);
-    apply_timeouts(listener, this->options());
+    detail::apply_timeouts(listener, this->options());
   }
 }
 
@@ -67,18 +79,15 @@ void StreamServer::report_out_of_descriptors(int err) {
 bool StreamServer::get_request(Request& request) {
   const int listener = socket().fd();
   for (;;) {
-    sockaddr_storage peer{};
-    socklen_t len = sizeof peer;
-    const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
-    if (fd >= 0) {
+    const int err =
+        detail::accept_connection(listener, !server_address().is_ip(), options(), request);
+    if (err == 0) {
       accept_backoff_ = Seconds{0};
       out_of_descriptors_ = false;
-      request.connection = Socket(fd);
-      request.client_address = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), len);
-      if (!server_address().is_ip()) apply_timeouts(request.connection, options());
       return true;
     }
-    switch (errno) {
+    errno = err;
+    switch (err) {
       case EAGAIN:
       case EINVAL:  // drain() shut the listener down
         return false;

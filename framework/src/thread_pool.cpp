@@ -30,9 +30,8 @@ constexpr int kSemaphoreSpins = 100;
 // a slow request is not awake, so the next request wakes another: nothing
 // waits behind a slow one.
 struct WorkerPool::State {
-  State(const ServerOptions& o, std::atomic<std::uint64_t>& q, std::function<void(Request&)> r,
-        Wake w)
-      : max_queued(o.max_queued), queued(q), run(std::move(r)), wake(w) {}
+  State(const ServerOptions& o, std::function<void(Request&)> r, Wake w)
+      : max_queued(o.max_queued), run(std::move(r)), wake(w) {}
 
   bool try_reserve() {
     auto n = queued.load();
@@ -115,7 +114,7 @@ struct WorkerPool::State {
   }
 
   const std::uint64_t max_queued;
-  std::atomic<std::uint64_t>& queued;
+  std::atomic<std::uint64_t> queued{0};
   std::function<void(Request&)> run;
   const Wake wake;
   moodycamel::ConcurrentQueue<Request> queue;
@@ -130,10 +129,9 @@ struct WorkerPool::State {
   std::atomic<std::size_t> started{0};  // workers(), from any thread
 };
 
-WorkerPool::WorkerPool(const ServerOptions& options, std::atomic<std::uint64_t>& queued,
-                       std::function<void(Request&)> run, Wake wake) {
+WorkerPool::WorkerPool(const ServerOptions& options, std::function<void(Request&)> run, Wake wake) {
   if (options.max_queued == 0) throw std::invalid_argument("max_queued must be at least 1");
-  state_ = std::make_unique<State>(options, queued, std::move(run), wake);
+  state_ = std::make_unique<State>(options, std::move(run), wake);
   if (options.threads == 0) throw std::invalid_argument("a pool needs at least one thread");
   const std::size_t n = options.threads;
   state_->threads.reserve(n);

@@ -1,6 +1,6 @@
-// drain(): a graceful stop. New connects are refused at once, idle
-// connections end at once, a request in flight (half a line) may finish until
-// close_timeout and is cut there. Under every stream server.
+// drain(): a graceful stop. New connects are refused, what the kernel
+// accepted before is served, idle connections end at once, a request in flight (half a line) may
+// finish until close_timeout and is cut there. Under every stream server.
 
 #include <cerrno>
 #include <future>
@@ -150,26 +150,36 @@ TYPED_TEST(Drain, HalfLineArrivingAsDrainBeginsIsAnsweredWhole) {
   }
 }
 
-// Serial servers: a client still in the listener's backlog (the one thread
-// is busy with a request) is refused at once by the drain, not at the deadline:
-// TCP resets it, a Unix listener's backlog is emptied by the server.
+// Serial servers: clients in the listener's backlog when the drain begins
+// (the one thread is busy with a request) were accepted by the kernel. Each is
+// served as a queued connection is: a request already sent is answered, a
+// silent one ends at once (a clean end, no reset); new connects are refused.
 template <class S>
 class DrainBacklog : public Drain<S> {};
 using SerialStreamServers = ::testing::Types<switchboard::TCPServer, switchboard::UnixStreamServer>;
 TYPED_TEST_SUITE(DrainBacklog, SerialStreamServers, ServerNames);
 
-TYPED_TEST(DrainBacklog, ClientInTheBacklogIsRefusedAtOnce) {
+TYPED_TEST(DrainBacklog, ClientsInTheBacklogAreServedThenTheListenerCloses) {
   this->start(Seconds{60});
+  const Address& a = this->server->server_address();
   Client busy = this->served_client();
-  busy.send("hal");  // a request in flight holds the only thread
-  Client waiting = Client::stream(this->server->server_address());  // in the backlog
+  busy.send("hal");                 // a request in flight holds the only thread
+  Client sent = Client::stream(a);  // in the backlog, its request sent
+  sent.send("queued\n");
+  Client silent = Client::stream(a);  // in the backlog, nothing sent
   this->server->begin_drain();
-  const int end = waiting.next_eof();
-  EXPECT_TRUE(end == 0 || end == ECONNRESET) << "errno " << end;
+  EXPECT_EQ(silent.next_eof(), 0) << "a silent client in the backlog did not end cleanly at once";
+  Fd late(::socket(a.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_EQ(::connect(late.get(), a.data(), a.size()), -1) << "a connect succeeded after the drain";
+  EXPECT_EQ(errno, ECONNREFUSED);
   busy.send("f\n");
   EXPECT_EQ(busy.recv_line(), "half\n");
-  auto closing = this->drain_and_close();
-  ASSERT_EQ(closing.wait_for(kLimit), std::future_status::ready);
+  EXPECT_EQ(busy.next_eof(), 0);
+  EXPECT_EQ(sent.recv_line(), "hi\n");
+  EXPECT_EQ(sent.recv_line(), "queued\n") << "a request in the backlog was not answered";
+  EXPECT_EQ(sent.next_eof(), 0);
+  ASSERT_TRUE(this->serving->join());
+  this->server->server_close();
 }
 
 template <class S>

@@ -218,7 +218,8 @@ TEST(ForkingChildren, DrainReachesAChildForkedAfterIt) {
   Fd report_read(report[0]), report_write(report[1]);
   switchboard::detail::ChildProcesses children;
   children.drain_all();
-  const pid_t pid = children.fork();
+  switchboard::Request request;
+  const pid_t pid = children.fork(request);
   if (pid == 0) {
     pollfd drain{children.drain_fd(), POLLIN, 0};
     const char* seen = ::poll(&drain, 1, 0) == 1 ? "d" : "n";  // readable at once, or never

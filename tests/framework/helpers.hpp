@@ -377,9 +377,7 @@ struct GatedEcho : Base {
 };
 template <class Handler, class... Args>
 HandlerFactory factory_of(Args... args) {
-  return [args...] {
-    return std::unique_ptr<switchboard::BaseRequestHandler>(std::make_unique<Handler>(args...));
-  };
+  return [args...] { return std::make_unique<Handler>(args...); };
 }
 
 /// One line to the server and its echo back, on a fresh client.

@@ -25,7 +25,8 @@ struct Calls {
 // Echoes lines; its greeting is in setup(), since handle() starts over after
 // each park. "boom\n" throws; a timed-out read is answered "timeout\n".
 struct Restartable : StreamRequestHandler {
-  explicit Restartable(std::shared_ptr<Calls> c) : calls(std::move(c)) { restartable = true; }
+  static constexpr bool restartable = true;
+  explicit Restartable(std::shared_ptr<Calls> c) : calls(std::move(c)) {}
   void setup() override {
     StreamRequestHandler::setup();
     calls->setups.add();

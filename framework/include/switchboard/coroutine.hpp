@@ -35,9 +35,21 @@
 #include "switchboard/stream.hpp"
 
 namespace switchboard {
+class AsyncStreamRequestHandler;
 namespace detail {
 class AsyncConnection;
-struct ServerAccess;
+
+/// Points a coroutine handler's rfile and wfile at its connection, for a scope.
+class BoundStreams {
+ public:
+  BoundStreams(AsyncStreamRequestHandler& handler, AsyncConnection& connection);
+  ~BoundStreams();
+  BoundStreams(const BoundStreams&) = delete;
+  BoundStreams& operator=(const BoundStreams&) = delete;
+
+ private:
+  AsyncStreamRequestHandler& handler_;
+};
 }  // namespace detail
 
 /// The reading side of a coroutine handler's connection, buffered. Before it
@@ -60,8 +72,7 @@ class AsyncStreamReader {
   std::size_t buffered() const;
 
  private:
-  friend struct detail::ServerAccess;
-  friend class AsyncStreamRequestHandler;
+  friend class detail::BoundStreams;
   detail::AsyncConnection* conn_ = nullptr;
 };
 
@@ -80,8 +91,7 @@ class AsyncStreamWriter {
   std::size_t buffered() const;
 
  private:
-  friend struct detail::ServerAccess;
-  friend class AsyncStreamRequestHandler;
+  friend class detail::BoundStreams;
   detail::AsyncConnection* conn_ = nullptr;
 };
 
@@ -90,8 +100,10 @@ class AsyncStreamWriter {
 /// when handle_async() threw: what it wrote stays written).
 class AsyncStreamRequestHandler : public BaseRequestHandler {
  public:
-  /// Marks it a coroutine handler, which the reactor awaits on its loop.
-  AsyncStreamRequestHandler() { coroutine_ = Coroutine::stream; }
+  static constexpr bool is_coroutine_handler = true;  ///< the reactor awaits it on a loop
+  AsyncStreamRequestHandler() { kind_ = HandlerKind::coroutine; }
+  /// Refuses a datagram server.
+  void setup() override;
   /// Serves the connection. Its loop's thread (the reactor), or the policy's thread.
   virtual asio::awaitable<void> handle_async() = 0;
   /// Under policies other than the reactor: runs handle_async() to the end on
@@ -112,8 +124,8 @@ class AsyncStreamRequestHandler : public BaseRequestHandler {
 /// the reactor serves on its workers).
 class AsyncDatagramRequestHandler : public DatagramRequestHandler {
  public:
-  /// Marks it a coroutine handler, which the reactor awaits on its loop.
-  AsyncDatagramRequestHandler() { coroutine_ = Coroutine::datagram; }
+  static constexpr bool is_coroutine_handler = true;  ///< the reactor awaits it on a loop
+  AsyncDatagramRequestHandler() { kind_ = HandlerKind::coroutine; }
   /// Serves the datagram.
   virtual asio::awaitable<void> handle_async() = 0;
   /// Under policies other than the reactor: runs handle_async() to the end on this thread.

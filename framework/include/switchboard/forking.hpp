@@ -28,11 +28,11 @@ class ChildProcesses {
   ChildProcesses();
   ~ChildProcesses();
 
-  /// fork(): the child's pid in the parent, 0 in the child. Throws std::system_error.
-  pid_t fork();
-  /// Keeps `entry` (the child's connection, counted among the server's open
-  /// ones) until the child `pid` has exited.
-  void attach(pid_t pid, ConnectionEntry entry);
+  /// fork() for `request`: 0 in the child, which serves it, and whose reader
+  /// then learns of the drain from drain_fd(); in the parent the child's pid,
+  /// and the connection is the child's (closed here, counted among the
+  /// server's open ones until the child exits). Throws std::system_error.
+  pid_t fork(Request& request);
   std::size_t active() const;
   /// Waits until fewer than `limit` children run; false if `stopping()` became true.
   bool wait_below(std::size_t limit, const std::function<bool()>& stopping);
@@ -81,19 +81,12 @@ class ForkingMixIn : public Server {
         return;
       }
     }
-    // Before fork(): the child may serve (and a drain begin) before fork()
-    // returns here, and this process must not shut the connection down then.
-    this->lend_to_child(request);
-    const pid_t pid = children_.fork();
-    if (pid == 0) {
-      this->close_in_child(children_.drain_fd());
+    if (children_.fork(request) == 0) {
+      this->become_child();
       const bool ok = this->finish_and_close(request);
       std::fflush(nullptr);
       ::_exit(ok ? 0 : 1);
     }
-    // The child serves it; shutdown() here would cut the child's connection.
-    // It counts as open until the child exits.
-    children_.attach(pid, this->hand_over(request));
   }
   void add_policy_stats(ServerStats& stats) const override {
     Server::add_policy_stats(stats);
@@ -102,7 +95,10 @@ class ForkingMixIn : public Server {
   void interrupt_waits() override {
     Server::interrupt_waits();
     children_.interrupt();
-    if (this->draining()) children_.drain_all();  // each child drains its connection
+  }
+  void on_drain() override {
+    Server::on_drain();
+    children_.drain_all();  // each child drains its connection
   }
 
  private:

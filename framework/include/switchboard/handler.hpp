@@ -7,13 +7,14 @@
 #include <string>
 
 #include "switchboard/address.hpp"
+#include "switchboard/handler_factory.hpp"
 #include "switchboard/request.hpp"
 #include "switchboard/server.hpp"
 #include "switchboard/stream.hpp"
 
 namespace switchboard {
 namespace detail {
-struct ServerAccess;
+class HandlerRun;
 class ReplySink;
 }  // namespace detail
 class AsyncStreamRequestHandler;
@@ -34,14 +35,14 @@ class BaseRequestHandler {
   BaseServer& server() const { return *server_; }
 
  private:
-  friend class BaseServer;
-  friend struct detail::ServerAccess;
+  friend class detail::HandlerRun;
   friend class AsyncStreamRequestHandler;
   friend class AsyncDatagramRequestHandler;
-  enum class Coroutine : unsigned char { none, stream, datagram };
+  // Set by the coroutine bases: a factory that hides the handler's type
+  // (HandlerFactory::kind_known()) is told by each handler it makes.
+  HandlerKind kind_ = HandlerKind::blocking;
   Request* request_ = nullptr;
   BaseServer* server_ = nullptr;
-  Coroutine coroutine_ = Coroutine::none;  // set by the coroutine bases: the reactor awaits those
 };
 
 /// A connection with buffered rfile/wfile; wfile is flushed before every read
@@ -53,15 +54,14 @@ class StreamRequestHandler : public BaseRequestHandler {
 
   StreamReader rfile;
   StreamWriter wfile;
-  /// The handler keeps nothing on its stack between requests, so handle() may
-  /// be unwound at a request boundary and run again later on the same object.
-  /// The reactor policy then parks an idle connection on its event loop
-  /// instead of holding a worker thread: a read at a request boundary with
-  /// nothing buffered and nothing to read throws `Parked` (let it pass), and
-  /// handle() runs again once the next bytes arrive. setup() and finish() run
-  /// once per connection. Other policies ignore it. Set it in the constructor
-  /// (or serve with restartable_handler<H>).
-  bool restartable = false;
+  // A handler that keeps nothing on its stack between requests declares
+  //   static constexpr bool restartable = true;
+  // (or is served with restartable_handler<H>). The reactor then parks an
+  // idle connection on its event loop instead of holding a worker: a read at
+  // a request boundary with nothing buffered and nothing to read throws
+  // `Parked` (let it pass), and handle() runs again, on the same object, once
+  // the next bytes arrive. setup() and finish() run once per connection.
+  // Other policies run it as any handler.
 };
 
 /// One datagram: rfile reads packet(); what is written to wfile (an empty
@@ -77,23 +77,8 @@ class DatagramRequestHandler : public BaseRequestHandler {
   StreamWriter wfile;
 
  private:
-  friend struct detail::ServerAccess;
+  friend class detail::HandlerRun;
   detail::ReplySink* sink_ = nullptr;  // the reactor's batch of replies, when it serves this one
-};
-
-/// The factory that makes a default-constructed `Handler` per request.
-template <class Handler>
-inline const HandlerFactory handler =
-    [] { return std::unique_ptr<BaseRequestHandler>(std::make_unique<Handler>()); };
-
-/// handler<Handler>, with StreamRequestHandler::restartable set: an existing
-/// handler that keeps no state on its stack between requests opts in to the
-/// reactor's per-request mode without being changed.
-template <class Handler>
-inline const HandlerFactory restartable_handler = [] {
-  auto h = std::make_unique<Handler>();
-  h->restartable = true;
-  return std::unique_ptr<BaseRequestHandler>(std::move(h));
 };
 
 }  // namespace switchboard

@@ -20,12 +20,12 @@
 // one loop reads the server's socket; with it (UDP) each loop reads a
 // SO_REUSEPORT socket of its own on the same port.
 //
-// Timeouts (options().timeout, write_timeout) are swept per loop, without a
-// timer per operation. server_close() ends idle connections at once, lets
-// the others finish until the close deadline, then cuts them, and joins the
-// workers and loops. finish_request() is not called for the handlers the
-// reactor runs itself (coroutine, restartable): it needs to make the handler
-// to know where it runs.
+// The handler's kind comes from its type (HandlerFactory): nothing is made
+// to find out where it runs. Every kind goes through finish_request() and
+// handle_error(), as under the other policies. Timeouts (options().timeout,
+// write_timeout) are swept per loop, without a timer per operation.
+// server_close() ends idle connections at once, lets the others finish until
+// the close deadline, then cuts them, and joins the workers and loops.
 
 #include <chrono>
 #include <cstddef>
@@ -102,9 +102,9 @@ class ReactorMixIn : public Server {
 
  protected:
   void process_request(Request request) override { core_.serve(std::move(request)); }
-  void interrupt_waits() override {
-    Server::interrupt_waits();
-    if (this->draining()) core_.drain();
+  void on_drain() override {
+    Server::on_drain();
+    core_.drain();
   }
   void add_policy_stats(ServerStats& stats) const override {
     Server::add_policy_stats(stats);

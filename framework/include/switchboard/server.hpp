@@ -6,12 +6,14 @@
 //     get_request()            accept() for streams, recvfrom() for datagrams
 //     verify_request()         false -> shutdown_request(), nothing else runs
 //     process_request()        THE POLICY POINT (inline here; mixins override it)
-//       finish_and_close()     what every policy runs for one request:
-//         finish_request()     handler: setup(); handle(); finish() (finish always)
+//       finish_and_close()     one request, as every policy runs it:
+//         finish_request()     make the handler: setup(); handle(); finish()
 //         handle_error()       a handler's exception, reported; serving goes on
 //         shutdown_request()   close the connection, exactly once
+//     end_of_batch()           after the turn's requests (a policy wakes its threads)
 //   handle_request()           one request, waiting at most request_timeout
 //   shutdown()                 any thread: stop serve_forever, return when stopped
+//   drain()                    graceful: on_drain(), then the close deadline
 //   server_close()             release the socket; policies join what they started
 //
 // Subclasses that override hooks and run serve_forever() on another thread
@@ -24,6 +26,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,6 +36,7 @@
 #include <vector>
 
 #include "switchboard/address.hpp"
+#include "switchboard/handler_factory.hpp"
 #include "switchboard/options.hpp"
 #include "switchboard/request.hpp"
 #include "switchboard/socket.hpp"
@@ -40,16 +44,13 @@
 
 namespace switchboard {
 
-class BaseRequestHandler;
-/// Makes one handler per request; `switchboard::handler<MyHandler>` is the usual one.
-using HandlerFactory = std::function<std::unique_ptr<BaseRequestHandler>()>;
-
 namespace detail {
 struct Counters;
 struct UnmapCounters {  // counters live in memory shared with forked children
   void operator()(Counters* counters) const noexcept;
 };
 class ActiveSet;
+class HandlerRun;
 struct ServerAccess;
 }  // namespace detail
 
@@ -92,6 +93,11 @@ class BaseServer {
   const Socket& socket() const { return *socket_; }
   /// SOCK_STREAM or SOCK_DGRAM.
   int socket_type() const { return socket_type_; }
+  /// The factory of this server's handlers. Thread safe.
+  const HandlerFactory& handler_factory() const { return factory_; }
+  /// Whether a drain (or server_close()) has begun: a handler that keeps a
+  /// connection may end it at a request boundary. Thread safe.
+  bool draining() const { return draining_.load(); }
   /// Waits until the close deadline of drain() or server_close() has passed
   /// and requests in flight are being cut, or until `timeout`; true in the
   /// first case. For a handler that waits on something other than its
@@ -112,7 +118,8 @@ class BaseServer {
   virtual void serve_until_shutdown();
   /// One ready request into `request`; false when none is ready.
   virtual bool get_request(Request& request) = 0;
-  /// Whether to serve this request; false closes it. Serving thread.
+  /// Whether to serve this request; false closes it. Serving thread (the
+  /// reactor's datagram loops: its loop's thread).
   virtual bool verify_request(const Request& request);
   /// Serves the request: the policy point. Serving thread.
   virtual void process_request(Request request);
@@ -120,12 +127,21 @@ class BaseServer {
   /// worth: a policy that queues them may wake its workers once per turn
   /// rather than once per request; an override calls the base's. Serving thread.
   virtual void end_of_batch() {}
-  /// Makes the handler and runs setup(); handle(); finish(). The policy's thread.
+  /// Makes the request's handler and runs it: setup(); handle(); finish()
+  /// (finish() also when handle() threw; the error then leaves this call).
+  /// Every request of every policy and handler kind comes through here, on
+  /// the thread that starts its handler. Under the reactor a coroutine
+  /// handler's handle_async() is awaited on its loop after this returns, and
+  /// a restartable handler parked at a request boundary returns here and
+  /// resumes later: for those, finish() runs when the handler ends. An
+  /// override calls the base's.
   virtual void finish_request(Request& request);
   /// Closes the connection (no-op for datagrams). The policy's thread.
   virtual void shutdown_request(Request& request);
   /// Reports a handler's exception; called inside the catch block, so
-  /// std::current_exception() is the error. The policy's thread.
+  /// std::current_exception() is the error. Timeouts, vanished peers and
+  /// connections cut at the close deadline are counted, not reported. The
+  /// thread that ran the handler.
   virtual void handle_error(const Request& request);
   /// handle_request() found no request in time. Serving thread.
   virtual void handle_timeout() {}
@@ -134,7 +150,15 @@ class BaseServer {
   /// Called by shutdown() from any thread: wake whatever process_request() is
   /// blocked on (a full queue, a thread or child cap). Thread safe.
   virtual void interrupt_waits() {}
+  /// A drain (or server_close()) began; the idle connections the server sees
+  /// have ended. A policy ends here what waits for a next request out of
+  /// its sight (a forked child's, a reactor loop's). Once; thread safe; an
+  /// override calls the base's.
+  virtual void on_drain() {}
+  /// Adds the policy's figures (threads, processes, queued) to a stats() snapshot.
+  virtual void add_policy_stats(ServerStats&) const {}
 
+  // For policies.
   /// finish_request(), handle_error() on an exception, shutdown_request(): one
   /// request as every policy runs it. True if the handler raised no error.
   bool finish_and_close(Request& request) noexcept;
@@ -142,50 +166,38 @@ class BaseServer {
   void refuse(Request& request) noexcept;
   /// True from shutdown() until serve_forever() has returned. Thread safe.
   bool shutdown_requested() const { return stop_.load(std::memory_order_acquire); }
-  /// Shuts down every connection being served, so that blocked reads and writes
-  /// fail now (the close deadline). Thread safe.
+  /// The close deadline: shuts down every connection being served, so that
+  /// blocked reads and writes fail now, and readers see the cut. Thread safe.
   void close_active_connections();
-  /// Waits up to `timeout` on the wake descriptor; true if shutdown() woke it.
-  bool wait_for_wake(Seconds timeout);
-  /// Closes what a forked child must not keep: the listener and the wake
-  /// descriptor. Its reader ends at a request boundary once `drain_fd` is readable.
-  void close_in_child(int drain_fd) noexcept;
-  /// Before a fork() that passes the connection to a child: this process's
-  /// drain and close deadline stop touching its descriptor (a shutdown() here
-  /// would cut the request the child is serving). Thread safe.
-  void lend_to_child(Request& request);
-  /// For a policy that passes the connection to a child process: closes this
-  /// process's descriptor and returns the entry, which keeps the connection
-  /// counted (max_connections) until it is destroyed. Thread safe.
-  detail::ConnectionEntry hand_over(Request& request);
-  /// Adds the policy's figures (threads, processes) to a stats() snapshot.
-  virtual void add_policy_stats(ServerStats&) const {}
-  /// The drain's first steps: refuse new connects, end idle connections, stop
-  /// serve_forever(). Thread safe; returns at once.
-  void start_drain() noexcept;
-  /// Marks the server draining and ends the idle connections (all a forked
-  /// child needs). Thread safe.
-  void drain_connections() noexcept;
-  /// Whether a drain (or server_close()) has begun. Thread safe.
-  bool draining() const { return draining_.load(); }
   /// When requests in flight lose their connections: set by the first of
   /// drain() and server_close(), options().close_timeout after it.
   std::chrono::steady_clock::time_point close_deadline();
-
+  /// The drain's first steps: refuse new connects, end idle connections, stop
+  /// serve_forever(). Thread safe; returns at once.
+  void start_drain() noexcept;
+  /// In a forked child that serves one request: closes what it must not keep
+  /// (the listener, the wake descriptor) and counts its request as its process.
+  void become_child() noexcept;
+  /// Waits up to `timeout` on the wake descriptor; true if shutdown() woke it.
+  bool wait_for_wake(Seconds timeout);
   detail::Counters& counters() { return *counters_; }
-  /// The counter behind stats().queued, kept by a queueing policy.
-  std::atomic<std::uint64_t>& queued_counter();
   /// Shared so that datagram replies in flight keep the socket alive.
   std::shared_ptr<Socket> socket_ptr() const { return socket_; }
 
  private:
-  friend struct detail::ServerAccess;  // the reactor's internals (framework/src/reactor/)
+  friend class detail::HandlerRun;     // the one handler run: finish_request() and what follows
+  friend struct detail::ServerAccess;  // the reactor's loops (framework/src/reactor/)
 
+  void bind_and_activate();  // server_socket.cpp, as the three below
+  void stop_accepting() noexcept;
+  void close_listener() noexcept;
+  void remove_unix_path() noexcept;
   void request_stop() noexcept;
-  void report_error(const Request& request) noexcept;
+  void drain_connections() noexcept;
   bool wait_ready(int timeout_ms);
   bool room_for_connection();
   void serve_ready(int batch);
+  void serve_accepted();
   void dispatch(Request request);
 
   Address address_;
@@ -200,16 +212,16 @@ class BaseServer {
   std::unique_ptr<detail::ActiveSet> active_;
 
   std::atomic<bool> stop_{false};
-  std::atomic<bool> draining_{false};            // idle connections end (StreamReader reads it)
+  std::atomic<bool> draining_{false};            // idle connections end
   std::atomic<std::int64_t> close_deadline_{0};  // steady_clock ticks; 0 = not yet set
-  std::mutex socket_mutex_;  // drain() may shut the listener down while server_close() closes it
+  std::mutex socket_mutex_;                 // drain() may take connects while server_close() closes
+  std::deque<Request> accepted_;            // taken by the drain from the backlog, to be served
   std::atomic<bool> socket_closed_{false};  // server_close() ran (a datagram socket may stay open)
   std::mutex serving_mutex_;
   std::condition_variable serving_done_;
   bool serving_ = false;
-  bool cut_ = false;         // the close deadline passed: requests in flight are being cut
-  bool in_child_ = false;    // a forked child: see close_in_child()
-  int child_drain_fd_ = -1;  // a forked child's: see close_in_child()
+  bool cut_ = false;       // the close deadline passed: requests in flight are being cut
+  bool in_child_ = false;  // a forked child: see become_child()
   std::thread::id serving_thread_;
 };
 

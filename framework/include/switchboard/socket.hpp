@@ -45,6 +45,9 @@ class Socket {
   /// Waits, within the read timeout, until this socket or `other` is readable,
   /// taking nothing; true if this socket is. Throws as recv_some() does.
   bool wait_readable_or(int other);
+  /// Waits until the socket is readable (or at its end); at `deadline`
+  /// throws errc::timed_out: no complete request came in time.
+  void wait_readable_until(std::chrono::steady_clock::time_point deadline);
   /// Sends all of `data` or throws: no short writes, EINTR-safe, MSG_NOSIGNAL
   /// (a vanished peer is EPIPE, never SIGPIPE).
   void send_all(std::string_view data);

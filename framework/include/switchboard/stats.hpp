@@ -19,9 +19,10 @@ struct ServerStats {
   std::uint64_t rejected = 0;          ///< closed because verify_request() said no
   std::uint64_t handler_errors =
       0;  ///< handlers that ended in an exception (peers vanishing excluded)
-  std::uint64_t peer_resets = 0;    ///< connections the peer reset or abandoned mid-request
-  std::uint64_t timed_out = 0;      ///< connections ended by a read, write or first-request timeout
-  std::uint64_t accept_errors = 0;  ///< accept()/recv failures other than EAGAIN/EINTR
+  std::uint64_t peer_resets = 0;  ///< connections the peer reset or abandoned mid-request
+  std::uint64_t timed_out = 0;    ///< connections ended by a read, write or first-request timeout
+  std::uint64_t cut = 0;  ///< connections the server cut at the close deadline, a request in flight
+  std::uint64_t accept_errors = 0;      ///< accept()/recv failures other than EAGAIN/EINTR
   std::uint64_t dropped_datagrams = 0;  ///< oversized datagrams, reported and not served
 };
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "switchboard/detail/line_buffer.hpp"
+
 namespace switchboard {
 
 class Socket;
@@ -17,10 +19,9 @@ namespace detail {
 struct ActiveConnection;
 }
 
-/// Thrown by the reader of a restartable handler (StreamRequestHandler::restartable)
-/// served by the reactor policy, at a request boundary with nothing buffered
-/// and nothing to read: it unwinds handle() so that the connection waits on the
-/// event loop, not on a thread, and handle() runs again when bytes arrive.
+/// Thrown by the reader of a restartable handler served by the reactor policy, at a request
+/// boundary with nothing buffered and nothing to read: it unwinds handle() so that the connection
+/// waits on the event loop, not on a thread, and handle() runs again when bytes arrive.
 /// Deliberately not a std::exception: a handler must let it pass (a
 /// `catch (...)` must rethrow it).
 struct Parked {};
@@ -61,15 +62,17 @@ class StreamReader {
  public:
   StreamReader() = default;
   /// Reads from `socket`, flushing `tie` (may be null) before each wait.
-  /// `activity` (may be null) is where the server sees that this reader is
-  /// idle, and tells it that a drain has begun.
+  /// `connection` (may be null) is where the server sees that this reader is
+  /// idle at a request boundary, and how the policy waits there.
   StreamReader(Socket* socket, StreamWriter* tie, std::size_t max_line,
-               detail::ActiveConnection* activity = nullptr);
+               detail::ActiveConnection* connection = nullptr);
   /// Reads `data` held in memory (a datagram).
   StreamReader(std::string_view data, std::size_t max_line);
 
   /// The next line with its '\n'; the last line may lack one; "" at end of input.
-  /// Throws LineTooLong if a line (with its '\n') exceeds the limit.
+  /// Throws LineTooLong if a line (with its '\n') exceeds the limit, and
+  /// std::system_error (ECONNABORTED) if the server cut the connection at its
+  /// close deadline: a line cut short is never returned as the last one.
   std::string readline();
   /// Exactly `n` bytes, fewer only at end of input.
   std::string read(std::size_t n);
@@ -82,25 +85,18 @@ class StreamReader {
     deadline_ = deadline;
   }
   /// Bytes buffered and not yet returned.
-  std::size_t buffered() const { return end_ - start_; }
-  std::size_t max_line() const { return max_line_; }
+  std::size_t buffered() const { return buffer_.buffered(); }
+  std::size_t max_line() const { return buffer_.max_line(); }
 
  private:
   bool fill();  // one receive into the buffer; false at end of input
   std::size_t receive(char* into, std::size_t size, bool boundary);
-  std::size_t receive_or_park(char* into, std::size_t size);  // the reactor's restartable handlers
-  void wait_for_first_request();
   std::string take(std::size_t n);  // the next n buffered bytes: a request read
 
   Socket* socket_ = nullptr;
   StreamWriter* tie_ = nullptr;
-  detail::ActiveConnection* activity_ = nullptr;
-  // [start_, end_) is unread; the rest of buffer_ is room for the next
-  // receive, kept so that a receive does not zero-fill it each time.
-  std::string buffer_;
-  std::size_t start_ = 0;
-  std::size_t end_ = 0;
-  std::size_t max_line_ = 0;
+  detail::ActiveConnection* connection_ = nullptr;
+  detail::LineBuffer buffer_{0, 0};
   bool eof_ = false;
   std::chrono::steady_clock::time_point deadline_{};  // first request; epoch = none
 };

@@ -33,9 +33,8 @@ class WorkerPool {
     each,        ///< every request wakes a sleeping worker (connections)
     when_asleep  ///< only when no worker is awake to take it (datagrams)
   };
-  /// `queued` is the server's counter of requests waiting for a worker.
-  WorkerPool(const ServerOptions& options, std::atomic<std::uint64_t>& queued,
-             std::function<void(Request&)> run, Wake wake = Wake::each);
+  WorkerPool(const ServerOptions& options, std::function<void(Request&)> run,
+             Wake wake = Wake::each);
   ~WorkerPool();
 
   /// Queues `request` (moved from on success). With Overload::block waits for
@@ -97,6 +96,7 @@ class ThreadPoolMixIn : public Server {
   void add_policy_stats(ServerStats& stats) const override {
     Server::add_policy_stats(stats);
     stats.threads += pool_.workers();
+    stats.queued += pool_.queued();
   }
 
  private:
@@ -104,10 +104,10 @@ class ThreadPoolMixIn : public Server {
     pool_.close(this->close_deadline(), [this] { this->close_active_connections(); });
   }
 
-  detail::WorkerPool pool_{
-      this->options(), this->queued_counter(), [this](Request& r) { this->finish_and_close(r); },
-      std::is_base_of_v<DatagramServer, Server> ? detail::WorkerPool::Wake::when_asleep
-                                                : detail::WorkerPool::Wake::each};
+  detail::WorkerPool pool_{this->options(), [this](Request& r) { this->finish_and_close(r); },
+                           std::is_base_of_v<DatagramServer, Server>
+                               ? detail::WorkerPool::Wake::when_asleep
+                               : detail::WorkerPool::Wake::each};
 };
 
 using ThreadPoolTCPServer = ThreadPoolMixIn<TCPServer>;

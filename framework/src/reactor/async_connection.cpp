@@ -42,10 +42,10 @@ AsyncConnection::AsyncConnection(asio::io_context& io, Sweeper& sweeper, int fd,
     : socket_(io.get_executor()),
       sweeper_(sweeper),
       node_(node),
-      max_line_(options.max_line),
       timeout_(options.timeout),
       write_timeout_(options.write_timeout),
-      write_limit_(options.write_buffer) {
+      write_limit_(options.write_buffer),
+      buffer_(options.max_line, kFirstBuffer) {
   if (family == AF_UNSPEC) family = protocol_of(fd);
   socket_.assign(asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP), fd);
   sweeper_.add(*this);
@@ -88,30 +88,11 @@ void AsyncConnection::on_drain() {
 
 // --- reading -----------------------------------------------------------------
 
-void AsyncConnection::make_room() {
-  if (rbegin_ == rend_) rbegin_ = rend_ = 0;
-  if (rend_ < rcap_) return;
-  if (rbegin_ > 0) {  // unread bytes to the front first
-    std::memmove(rbuf_.get(), rbuf_.get() + rbegin_, rend_ - rbegin_);
-    rend_ -= rbegin_;
-    rbegin_ = 0;
-    if (rend_ < rcap_) return;
-  }
-  const std::size_t cap = rcap_ == 0 ? kFirstBuffer : rcap_ * 2;
-  auto bigger = std::make_unique_for_overwrite<char[]>(cap);
-  if (rend_) std::memcpy(bigger.get(), rbuf_.get(), rend_);
-  rbuf_ = std::move(bigger);
-  rcap_ = cap;
-}
-
 std::string AsyncConnection::take(std::size_t n) { return std::string(take_view(n)); }
 
 std::string_view AsyncConnection::take_view(std::size_t n) {
   first_deadline_ = {};  // a request was read
-  if (n == 0) return {};
-  const std::string_view out(rbuf_.get() + rbegin_, n);
-  rbegin_ += n;
-  return out;
+  return buffer_.take(n);
 }
 
 // A receive in three steps, so that readline() awaits Asio directly (one
@@ -129,10 +110,8 @@ std::string_view AsyncConnection::take_view(std::size_t n) {
 // claim (bytes taken before could be a request the drain cuts short).
 int AsyncConnection::begin_receive(Receive& r) {
   if (eof_) return 0;
-  const bool boundary = rbegin_ == rend_;
-  make_room();
-  r.into = rbuf_.get() + rend_;
-  r.room = std::min(rcap_ - rend_, kLargestRead);
+  const bool boundary = buffered() == 0;
+  r.into = buffer_.room(kLargestRead, r.room);
   r.wait = boundary && node_ && !loop_drains_;
   if (r.wait) return receive_now(r);
   if (boundary && loop_drains_) {
@@ -175,7 +154,7 @@ int AsyncConnection::last_look(const Receive& r) {
 // taken, 0 at the peer's end, -1 when there is nothing yet.
 ssize_t AsyncConnection::take_ready(const Receive& r) {
   const ssize_t n = ::recv(socket_.native_handle(), r.into, r.room, MSG_DONTWAIT);
-  if (n > 0) rend_ += static_cast<std::size_t>(n);
+  if (n > 0) buffer_.filled(static_cast<std::size_t>(n));
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw_errno("recv");
   return n;
 }
@@ -199,12 +178,11 @@ int AsyncConnection::end_receive(const Receive& r, const asio::error_code& ec, s
   }
   if (ec == asio::error::eof) {
     eof_ = true;
-    // Our drain ended the input, not the peer: a partial request is not a request.
-    if (node_ && node_->cut.load()) rend_ = rbegin_;
+    if (node_ && node_->cut.load()) throw_cut();  // our close deadline, not the peer's end
     return 0;
   }
   if (ec) throw_asio(ec, "recv");
-  rend_ += n;
+  buffer_.filled(n);
   return 1;
 }
 
@@ -234,27 +212,14 @@ asio::awaitable<bool> AsyncConnection::fill() {
 // readline() and readline_view(), which differ only in what they return.
 template <class Line>
 asio::awaitable<Line> AsyncConnection::next_line() {
-  std::size_t scanned = rbegin_;
   for (;;) {
-    const char* base = rbuf_.get();
-    const auto* nl =
-        base ? static_cast<const char*>(std::memchr(base + scanned, '\n', rend_ - scanned))
-             : nullptr;
-    if (nl) {
-      const std::size_t end = static_cast<std::size_t>(nl - base) + 1;
-      if (max_line_ && end - rbegin_ > max_line_) throw LineTooLong(max_line_);
-      co_return Line(take_view(end - rbegin_));
-    }
-    // Only past the limit: a last line of exactly max_line bytes, with no '\n', is allowed.
-    if (max_line_ && rend_ - rbegin_ > max_line_) throw LineTooLong(max_line_);
-    const std::size_t offset = rend_ - rbegin_;
+    if (const std::size_t n = buffer_.next_line()) co_return Line(take_view(n));
     // fill(), inlined: the reply goes out, then the next request is awaited.
     if (unsent() && !flush_now()) co_await flush();
     Receive r;
     int got = begin_receive(r);
     SWITCHBOARD_AWAIT_RECEIVE(r, got)
-    if (got == 0) co_return Line(take_view(rend_ - rbegin_));  // the last line may lack its '\n'
-    scanned = rbegin_ + offset;  // the data may have moved to the front
+    if (got == 0) co_return Line(take_view(buffered()));  // the last line may lack its '\n'
   }
 }
 

@@ -23,6 +23,7 @@
 #include "../connections.hpp"
 #include "../counters.hpp"
 #include "sweeper.hpp"
+#include "switchboard/detail/line_buffer.hpp"
 
 namespace switchboard::detail {
 
@@ -46,7 +47,7 @@ class AsyncConnection final : private Sweeper::Entry {
   asio::awaitable<std::string_view> readline_view();
   asio::awaitable<std::string> read(std::size_t n);
   asio::awaitable<std::string> read_some(std::size_t max);
-  std::size_t buffered() const { return rend_ - rbegin_; }
+  std::size_t buffered() const { return buffer_.buffered(); }
   asio::awaitable<void> write(std::string_view data);
   asio::awaitable<void> flush();
   std::size_t unsent() const { return wbuf_.size() - wsent_; }
@@ -100,7 +101,6 @@ class AsyncConnection final : private Sweeper::Entry {
     wsent_ = 0;
   }
   asio::awaitable<void> send_all(const char* data, std::size_t size);
-  void make_room();
   std::string take(std::size_t n);
   std::string_view take_view(std::size_t n);
   void start_wait(bool& flag, std::uint64_t& since) {
@@ -113,15 +113,12 @@ class AsyncConnection final : private Sweeper::Entry {
   Socket socket_;
   Sweeper& sweeper_;
   ActiveConnection* node_;
-  const std::size_t max_line_;
   const Seconds timeout_;
   const Seconds write_timeout_;
   const std::size_t write_limit_;
 
-  // Read buffer: [rbegin_, rend_) unread; grows while reads fill it, so an
-  // idle connection holds only its first small allocation.
-  std::unique_ptr<char[]> rbuf_;
-  std::size_t rcap_ = 0, rbegin_ = 0, rend_ = 0;
+  // Grows while reads fill it, so an idle connection holds only its first small allocation.
+  LineBuffer buffer_;
   bool eof_ = false;
   std::string wbuf_;
   std::size_t wsent_ = 0;  // of wbuf_, sent already

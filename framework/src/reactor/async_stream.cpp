@@ -8,7 +8,6 @@
 #include <exception>
 #include <stdexcept>
 
-#include "../server_access.hpp"
 #include "async_connection.hpp"
 #include "switchboard/coroutine.hpp"
 
@@ -56,16 +55,19 @@ asio::awaitable<void> AsyncStreamWriter::write(std::string_view data) {
 asio::awaitable<void> AsyncStreamWriter::flush() { return bound(conn_).flush(); }
 std::size_t AsyncStreamWriter::buffered() const { return conn_ ? conn_->unsent() : 0; }
 
-void detail::ServerAccess::bind(AsyncStreamRequestHandler& h, AsyncConnection& conn) {
-  h.rfile.conn_ = h.wfile.conn_ = &conn;
+detail::BoundStreams::BoundStreams(AsyncStreamRequestHandler& handler, AsyncConnection& connection)
+    : handler_(handler) {
+  handler_.rfile.conn_ = handler_.wfile.conn_ = &connection;
 }
-void detail::ServerAccess::unbind(AsyncStreamRequestHandler& h) {
-  h.rfile.conn_ = h.wfile.conn_ = nullptr;
+detail::BoundStreams::~BoundStreams() { handler_.rfile.conn_ = handler_.wfile.conn_ = nullptr; }
+
+void AsyncStreamRequestHandler::setup() {
+  if (!request().connection)
+    throw std::logic_error("AsyncStreamRequestHandler needs a stream server");
 }
 
 void AsyncStreamRequestHandler::handle() {
   Request& r = request();
-  if (!r.connection) throw std::logic_error("AsyncStreamRequestHandler needs a stream server");
   const ServerOptions& options = server().options();
   asio::io_context io(1);
   detail::Sweeper sweeper(io, options);
@@ -73,11 +75,7 @@ void AsyncStreamRequestHandler::handle() {
                                options, r.entry.get());
   conn.set_first_request_deadline(
       detail::AsyncConnection::first_request_deadline(options, std::chrono::steady_clock::now()));
-  struct Bind {
-    AsyncStreamRequestHandler& h;
-    ~Bind() { h.rfile.conn_ = h.wfile.conn_ = nullptr; }
-  } bind{*this};
-  rfile.conn_ = wfile.conn_ = &conn;
+  detail::BoundStreams bound(*this, conn);
   std::exception_ptr error;
   asio::co_spawn(io, run_to_end(*this, conn, sweeper, error), asio::detached);
   io.run();

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <exception>
 
+#include "../handler_run.hpp"
 #include "../server_access.hpp"
 #include "event_loop.hpp"
 #include "reactor.hpp"
@@ -159,86 +160,51 @@ asio::awaitable<void> DatagramLoop::receive() {
             reinterpret_cast<const sockaddr*>(&in_from_[i]), in_[i].msg_hdr.msg_namelen);
       }
       if (size > max_) {  // MSG_TRUNC gave its real size: reported and dropped, never cut
-        ServerAccess::datagram_dropped(server, request, size);
+        HandlerRun::dropped(server, request, size);
         continue;
       }
       Counters::bump(ServerAccess::counters(server).total_requests);
       request.packet.assign(buffers_.get() + i * max_, size);
-      bool for_worker = false;
-      std::unique_ptr<AsyncDatagramRequestHandler> handler = admit(request, for_worker);
-      if (for_worker) {
-        const bool room = co_await room_for_worker(request);
-        if (room) reactor_.submit_whole(std::move(request));
+      if (!ServerAccess::verify_request(server, request)) {
+        Counters::bump(ServerAccess::counters(server).rejected);
+        HandlerRun(server, request).close();
         continue;
       }
-      if (!handler) continue;
+      std::unique_ptr<BaseRequestHandler> made;
+      if (!is_coroutine(request, made)) {
+        const bool room = co_await room_for_worker(request);
+        if (room) reactor_.submit_whole(std::move(request), std::move(made));
+        continue;
+      }
       // A coroutine handler, awaited here: its reply joins the batch's.
-      ActiveRequest active(ServerAccess::counters(server));
-      std::exception_ptr error;
-      bool set_up = false;
-      try {
-        handler->setup();
-        set_up = true;
-      } catch (...) {
-        error = std::current_exception();
-      }
-      if (set_up) {
+      HandlerRun run(server, request, HandlerRun::Mode::awaited, std::move(made));
+      run.start();
+      if (run.awaiting()) {
+        run.reply_to(this);
         try {
-          co_await handler->handle_async();
+          co_await static_cast<AsyncDatagramRequestHandler&>(*run.handler()).handle_async();
         } catch (...) {
-          error = std::current_exception();
-        }
-        try {
-          handler->finish();  // queues the reply, also after an error
-        } catch (...) {
-          if (!error) error = std::current_exception();
+          run.fail(std::current_exception());
         }
       }
-      if (error) {
-        try {
-          std::rethrow_exception(error);
-        } catch (...) {
-          ServerAccess::handler_failed(server, request);
-        }
-      }
-      handler.reset();
-      ServerAccess::shutdown_request(server, request);
+      run.end();  // finish() queues the reply
     }
     co_await send_replies();
   }
 }
 
-// verify_request(), then where the handler runs: a coroutine handler is
-// returned to run here; a blocking one is for a worker (`for_worker`). Null
-// if it is not for this loop.
-std::unique_ptr<AsyncDatagramRequestHandler> DatagramLoop::admit(Request& request,
-                                                                 bool& for_worker) {
-  BaseServer& server = reactor_.server();
-  if (!ServerAccess::verify_request(server, request)) {
-    Counters::bump(ServerAccess::counters(server).rejected);
-    ServerAccess::shutdown_request(server, request);
-    return nullptr;
-  }
-  if (reactor_.serves_whole()) {
-    for_worker = true;
-    return nullptr;
-  }
-  std::unique_ptr<BaseRequestHandler> h;
+// Whether the datagram's handler is a coroutine, to be awaited here. A
+// factory that hides the kind makes the handler here to ask it (`made`),
+// which then serves wherever it runs.
+bool DatagramLoop::is_coroutine(Request& request, std::unique_ptr<BaseRequestHandler>& made) {
+  const HandlerFactory& factory = reactor_.server().handler_factory();
+  if (factory.kind_known()) return factory.kind() == HandlerKind::coroutine;
   try {
-    h = ServerAccess::make_handler(server, request);
+    made = HandlerRun::make(reactor_.server(), request);
   } catch (...) {
-    ServerAccess::handler_failed(server, request);
-    ServerAccess::shutdown_request(server, request);
-    return nullptr;
+    return true;  // the run makes it again, and reports the failure
   }
-  if (ServerAccess::is_datagram_coroutine(*h)) {
-    auto* a = static_cast<AsyncDatagramRequestHandler*>(h.release());
-    ServerAccess::set_reply_sink(*a, this);
-    return std::unique_ptr<AsyncDatagramRequestHandler>(a);
-  }
-  reactor_.serve_whole_from_now_on();
-  for_worker = true;
-  return nullptr;
+  return HandlerRun::kind_of(*made) == HandlerKind::coroutine;
 }
 
 // Blocking handlers wait for a worker in a queue that max_queued bounds, as

@@ -19,7 +19,7 @@
 #include "switchboard/request.hpp"
 
 namespace switchboard {
-class AsyncDatagramRequestHandler;
+class BaseRequestHandler;
 }
 
 namespace switchboard::detail {
@@ -53,7 +53,7 @@ class DatagramLoop final : public ReplySink {
   using AsioSocket = asio::basic_datagram_socket<asio::generic::datagram_protocol,
                                                  asio::io_context::executor_type>;
   asio::awaitable<void> receive();
-  std::unique_ptr<AsyncDatagramRequestHandler> admit(Request& request, bool& for_worker);
+  bool is_coroutine(Request& request, std::unique_ptr<BaseRequestHandler>& made);
   asio::awaitable<bool> room_for_worker(Request& request);
   asio::awaitable<void> send_replies();
 

@@ -6,6 +6,7 @@
 #include <asio/post.hpp>
 #include <thread>
 
+#include "../handler_run.hpp"
 #include "../server_access.hpp"
 #include "datagram_loop.hpp"
 #include "stream_connection.hpp"
@@ -37,25 +38,29 @@ Socket reuse_port_socket(const Address& address) {
   return s;
 }
 
-// A request served whole on a worker: finish_and_close(), as the pool runs it.
+// A request served whole on a worker, as the pool serves it.
 class WholeJob final : public Job {
  public:
-  WholeJob(Reactor& reactor, Request request) : reactor_(reactor), request_(std::move(request)) {
+  WholeJob(Reactor& reactor, Request request, std::unique_ptr<BaseRequestHandler> made)
+      : reactor_(reactor),
+        request_(std::move(request)),
+        run_(reactor.server(), request_, HandlerRun::Mode::blocking, std::move(made)) {
     reactor_.opened();
   }
   ~WholeJob() {
-    ServerAccess::shutdown_request(reactor_.server(), request_);  // if it was never served
+    run_.end();  // closes it, if it was never served
     reactor_.closed();
   }
-  Request& request() { return request_; }
+  HandlerRun& handler_run() { return run_; }
   void run() noexcept override {
     std::unique_ptr<WholeJob> self(this);
-    ServerAccess::finish_and_close(reactor_.server(), request_);
+    run_.start();
   }
 
  private:
   Reactor& reactor_;
   Request request_;
+  HandlerRun run_;
 };
 
 }  // namespace
@@ -103,20 +108,39 @@ bool Reactor::wait_idle(std::chrono::steady_clock::time_point deadline) {
   return changed_.wait_until(lock, deadline, [this] { return live_ == 0; });
 }
 
+// Where a connection's handler runs follows from its kind: a blocking one
+// holds a worker for the connection's life; the others live on a loop. A
+// factory that hides the kind is asked for the handler here, which then
+// serves (nothing is made twice).
 void Reactor::serve(Request request) {
-  if (closed_.load()) return ServerAccess::shutdown_request(server_, request);
-  if (request.is_datagram()) return submit_whole(std::move(request));  // handle_request()'s
-  StreamConnection::start(*this, std::move(request));
+  if (closed_.load()) return HandlerRun(server_, request).close();
+  if (request.is_datagram())
+    return submit_whole(std::move(request), nullptr);  // handle_request()'s
+  const HandlerFactory& factory = server_.handler_factory();
+  HandlerKind kind = factory.kind();
+  std::unique_ptr<BaseRequestHandler> made;
+  if (!factory.kind_known()) {
+    try {
+      made = HandlerRun::make(server_, request);
+    } catch (...) {
+      HandlerRun run(server_, request);
+      run.fail(std::current_exception());
+      return;  // reported and closed
+    }
+    kind = HandlerRun::kind_of(*made);
+  }
+  if (kind == HandlerKind::blocking) return submit_whole(std::move(request), std::move(made));
+  StreamConnection::start(*this, std::move(request), kind, std::move(made));
 }
 
-void Reactor::submit_whole(Request request) noexcept {
+void Reactor::submit_whole(Request request, std::unique_ptr<BaseRequestHandler> made) noexcept {
   std::unique_ptr<WholeJob> job;
   try {
-    job = std::make_unique<WholeJob>(*this, std::move(request));
+    job = std::make_unique<WholeJob>(*this, std::move(request), std::move(made));
     workers_.submit(*job);
     job.release();
   } catch (...) {  // no worker to run it: reported, and closed by the job's destructor
-    if (job) ServerAccess::handler_failed(server_, job->request());
+    if (job) job->handler_run().fail(std::current_exception());
   }
 }
 

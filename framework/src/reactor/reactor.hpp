@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "event_loop.hpp"
-#include "switchboard/server.hpp"
+#include "switchboard/handler.hpp"
 #include "workers.hpp"
 
 namespace switchboard::detail {
@@ -51,12 +51,10 @@ class Reactor {
   /// A connection (or a datagram on a worker) starts / ends. Thread safe.
   void opened();
   void closed();
-  /// Whether a blocking handler that is not restartable was seen: its
-  /// requests go to workers whole, as the pool serves them, factory and all.
-  bool serves_whole() const { return whole_.load(std::memory_order_relaxed); }
-  void serve_whole_from_now_on() { whole_.store(true, std::memory_order_relaxed); }
-  /// Hands `request` to a worker, whole (finish_and_close()). Never throws.
-  void submit_whole(Request request) noexcept;
+  /// Hands `request` to a worker, served whole as the pool serves it, with
+  /// its handler if one was `made`. Never throws: a failure is reported and
+  /// closes the request.
+  void submit_whole(Request request, std::unique_ptr<BaseRequestHandler> made) noexcept;
 
  private:
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
@@ -67,7 +65,6 @@ class Reactor {
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::atomic<std::size_t> loop_threads_{0};
   std::atomic<std::size_t> next_{0};
-  std::atomic<bool> whole_{false};
   std::atomic<bool> closed_{false};
   std::mutex mutex_;
   std::condition_variable changed_;

@@ -1,5 +1,7 @@
 #include "stream_connection.hpp"
 
+#include <poll.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
@@ -10,69 +12,53 @@
 #include "switchboard/coroutine.hpp"
 
 namespace switchboard::detail {
+namespace {
 
-StreamConnection::StreamConnection(Reactor& reactor, EventLoop& loop, Request request)
-    : reactor_(reactor), loop_(loop), request_(std::move(request)) {
+// Whether `fd` becomes readable within `ns` nanoseconds.
+bool readable_within(int fd, long ns) {
+  const timespec limit{ns / 1'000'000'000, ns % 1'000'000'000};
+  pollfd p{fd, POLLIN, 0};
+  return ::ppoll(&p, 1, &limit, nullptr) > 0;
+}
+
+}  // namespace
+
+StreamConnection::StreamConnection(Reactor& reactor, EventLoop& loop, Request request,
+                                   HandlerRun::Mode mode, std::unique_ptr<BaseRequestHandler> made)
+    : reactor_(reactor),
+      loop_(loop),
+      request_(std::move(request)),
+      run_(reactor.server(), request_, mode, std::move(made)) {
   reactor_.opened();
 }
 
 StreamConnection::~StreamConnection() {
-  if (handed_over_) {
-    reactor_.closed();
-    return;
-  }
-  BaseServer& server = reactor_.server();
-  if (handler_ && ServerAccess::is_stream_coroutine(*handler_))
-    ServerAccess::unbind(static_cast<AsyncStreamRequestHandler&>(*handler_));
-  handler_.reset();  // as in finish_request(): the handler goes before the connection closes
-  async_.reset();    // Asio forgets the descriptor before its number can be reused
-  ServerAccess::shutdown_request(server, request_);
-  active_.reset();
+  run_.done();     // finish() if due; the handler goes before its connection
+  async_.reset();  // Asio forgets the descriptor before its number can be reused
+  run_.close();
   reactor_.closed();
 }
 
-bool StreamConnection::take() {
-  if (node().cut.load()) return false;  // drained before a handler took it: it is ended
-  node().started.store(true);
-  return true;
-}
-
-void StreamConnection::report(std::exception_ptr error) noexcept {
-  try {
-    std::rethrow_exception(error);
-  } catch (...) {
-    ServerAccess::handler_failed(reactor_.server(), request_);
-  }
-}
-
-void StreamConnection::start(Reactor& reactor, Request request) noexcept {
-  if (reactor.serves_whole()) return reactor.submit_whole(std::move(request));
+void StreamConnection::start(Reactor& reactor, Request request, HandlerKind kind,
+                             std::unique_ptr<BaseRequestHandler> made) noexcept {
+  const bool coroutine = kind == HandlerKind::coroutine;
   std::unique_ptr<StreamConnection> c;
   try {
-    c.reset(new StreamConnection(reactor, reactor.next_loop(), std::move(request)));
-    c->handler_ = ServerAccess::make_handler(reactor.server(), c->request_);
+    c.reset(new StreamConnection(reactor, reactor.next_loop(), std::move(request),
+                                 coroutine ? HandlerRun::Mode::awaited : HandlerRun::Mode::parking,
+                                 std::move(made)));
   } catch (...) {
-    if (c) c->report(std::current_exception());
-    return;  // the destructor closes it
+    HandlerRun(reactor.server(), request).fail(std::current_exception());
+    return;  // reported and closed
   }
-  BaseRequestHandler* h = c->handler_.get();
-  if (ServerAccess::is_stream_coroutine(*h)) {
+  if (coroutine) {
     EventLoop& loop = c->loop_;
     asio::post(loop.io(), [c = std::move(c)]() mutable { start_coroutine(std::move(c)); });
     return;
   }
-  if (auto* s = dynamic_cast<StreamRequestHandler*>(h); s && s->restartable) {
-    c->node().parkable = true;
-    c->node().waiting_jobs = &reactor.workers().waiting();
-    c->node().linger_ns = static_cast<long>(reactor.server().options().park_linger.count() * 1e9);
-    return resubmit(std::move(c));
-  }
-  // A handler that keeps its connection for life: the pool's way, and from
-  // now on without making one here first.
-  reactor.serve_whole_from_now_on();
-  c->handler_.reset();
-  c->handed_over_ = true;
-  reactor.submit_whole(std::move(c->request_));
+  c->node().boundary = c.get();  // its reader parks here
+  c->linger_ns_ = static_cast<long>(reactor.server().options().park_linger.count() * 1e9);
+  resubmit(std::move(c));
 }
 
 // Lends the descriptor to the loop's Asio reactor. Loop thread.
@@ -84,12 +70,12 @@ bool StreamConnection::lend_to_loop() noexcept {
     async_ =
         std::make_unique<AsyncConnection>(loop_.io(), loop_.sweeper(), request_.connection.fd(),
                                           server.server_address().family(), options, &node());
-    if (!node().first_request_read.load())
+    if (!first_request_read_)
       async_->set_first_request_deadline(
           AsyncConnection::first_request_deadline(options, accepted_));
     return true;
   } catch (...) {
-    report(std::current_exception());
+    run_.fail(std::current_exception());
     return false;
   }
 }
@@ -97,94 +83,82 @@ bool StreamConnection::lend_to_loop() noexcept {
 // --- coroutine handlers -------------------------------------------------------
 
 void StreamConnection::start_coroutine(std::unique_ptr<StreamConnection> self) {
-  if (!self->take() || !self->lend_to_loop()) return;
+  if (!self->lend_to_loop()) return;
   self->async_->drained_by_loop();
-  ServerAccess::bind(static_cast<AsyncStreamRequestHandler&>(*self->handler_), *self->async_);
+  self->run_.start();  // finish_request(): made, and setup()
+  if (!self->run_.awaiting()) return;
   EventLoop& loop = self->loop_;
   StreamConnection& c = *self;
   asio::co_spawn(loop.io(), c.serve_coroutine(std::move(self)), asio::detached);
 }
 
-// setup(); handle_async(); flush; finish(), as finish_request() runs them:
-// finish() also after an error in handle_async(), whose error is the one reported.
-// `self` owns this connection: it closes when the coroutine ends (or is destroyed).
+// handle_async(), then what it wrote goes out, also after an error. `self`
+// owns this connection: it ends when the coroutine ends (or is destroyed).
 asio::awaitable<void> StreamConnection::serve_coroutine(
     [[maybe_unused]] std::unique_ptr<StreamConnection> self) {
-  auto& h = static_cast<AsyncStreamRequestHandler&>(*handler_);
-  active_.emplace(ServerAccess::counters(reactor_.server()));
-  std::exception_ptr error;
+  auto& h = static_cast<AsyncStreamRequestHandler&>(*run_.handler());
+  BoundStreams bound(h, *async_);
   try {
-    h.setup();
-    set_up_ = true;
+    co_await h.handle_async();
   } catch (...) {
-    error = std::current_exception();
+    run_.fail(std::current_exception());
   }
-  if (set_up_) {
-    try {
-      co_await h.handle_async();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    try {
-      co_await async_->flush();  // what it wrote stays written, also after an error
-    } catch (...) {
-      if (!error) error = std::current_exception();
-    }
-    try {
-      h.finish();
-    } catch (...) {
-      if (!error) error = std::current_exception();
-    }
+  try {
+    co_await async_->flush();
+  } catch (...) {
+    run_.fail(std::current_exception());
   }
-  if (error) report(error);
-}  // `self` goes: the connection closes
+}
 
 // --- restartable blocking handlers ---------------------------------------------
 
-// On a worker: handle() until it returns or parks.
+// On a worker: handle() until it ends or parks.
 void StreamConnection::run() noexcept {
   std::unique_ptr<StreamConnection> self(this);
-  if (!set_up_ && !take()) return;
-  if (serve_on_worker()) return self.release()->end_on_worker();
+  if (!std::exchange(started_, true)) {
+    run_.start();
+  } else {
+    run_.resume();
+  }
+  if (!run_.parked()) return self.release()->end_on_worker();
   EventLoop& loop = loop_;
   asio::post(loop.io(), [self = std::move(self)]() mutable { park(std::move(self)); });
 }
 
-// setup() the first time, handle(), and finish() unless handle() parked
-// (false then). A parked connection is not a request being served.
-bool StreamConnection::serve_on_worker() noexcept {
-  ActiveRequest active(ServerAccess::counters(reactor_.server()));
-  auto& h = static_cast<StreamRequestHandler&>(*handler_);
-  if (!set_up_) {
-    try {
-      h.setup();
-      set_up_ = true;
-    } catch (...) {
-      report(std::current_exception());
-      return true;
-    }
+// The reader at a request boundary: what is there is the next request; with
+// nothing there the handler unwinds (Parked) and the loop waits for bytes.
+// Not marked idle: what it takes here is a request, and the loop marks a
+// parked connection idle itself.
+std::size_t StreamConnection::next_request(ActiveConnection& c, Socket& s, char* into,
+                                           std::size_t size,
+                                           std::chrono::steady_clock::time_point first_deadline) {
+  // A parking reader does not wait: the loop's sweep keeps the deadline.
+  if (first_deadline != std::chrono::steady_clock::time_point{} &&
+      std::chrono::steady_clock::now() >= first_deadline)
+    throw_errno(ETIMEDOUT, "no complete request before the first-request deadline");
+  if (expired_) throw_errno(ETIMEDOUT, "read timed out");
+  if (c.ended.load()) return 0;  // the drain ended it while parked
+  long n = s.recv_nowait(into, size);
+  if (n >= 0) return static_cast<std::size_t>(n);
+  if (c.draining->load()) {
+    // Finished unless bytes came between the look above and the drain: a request.
+    n = s.recv_nowait(into, size);
+    return n < 0 ? 0 : static_cast<std::size_t>(n);
   }
-  std::exception_ptr error;
-  try {
-    h.handle();
-  } catch (const Parked&) {
-    return false;
-  } catch (...) {
-    error = std::current_exception();
-  }
-  try {
-    h.finish();
-  } catch (...) {
-    if (!error) error = std::current_exception();
-  }
-  if (error) report(error);
-  return true;
+  // Parking costs an unwind (~50k instructions) and two hand-offs; while no
+  // other connection waits for a worker, the next request may come first.
+  if (linger_ns_ > 0 && reactor_.workers().waiting().load() == 0 &&
+      readable_within(s.fd(), linger_ns_))
+    n = s.recv_nowait(into, size);
+  if (n >= 0) return static_cast<std::size_t>(n);
+  run_.park_thrown();
+  throw Parked{};
 }
 
 // A descriptor lent to Asio is given back on its loop before it closes.
 void StreamConnection::end_on_worker() {
   std::unique_ptr<StreamConnection> self(this);
-  if (!async_) return;  // closes here
+  if (!async_) return;  // ends here
   EventLoop& loop = loop_;
   asio::post(loop.io(), [self = std::move(self)] {});
 }
@@ -193,7 +167,7 @@ void StreamConnection::end_on_worker() {
 void StreamConnection::park(std::unique_ptr<StreamConnection> self) {
   if (!self->lend_to_loop()) return;
   ActiveConnection& node = self->node();
-  if (node.first_request_read.load()) self->async_->set_first_request_deadline({});
+  if (self->first_request_read_) self->async_->set_first_request_deadline({});
   node.idle.store(true);        // seq_cst, paired with the drain's store then scan
   if (node.draining->load()) {  // draining: the worker's reader sees the end at once
     node.idle.store(false, std::memory_order_relaxed);
@@ -202,9 +176,9 @@ void StreamConnection::park(std::unique_ptr<StreamConnection> self) {
   AsyncConnection& async = *self->async_;
   async.wait_readable([self = std::move(self)](const asio::error_code&) mutable {
     // Lost to the drain: its reader sees the end without taking a byte.
-    if (!self->node().idle.exchange(false)) self->node().cut.store(true);
+    if (!self->node().idle.exchange(false)) self->node().ended.store(true);
     // Silent past the idle timeout: its reader throws errc::timed_out, as a blocking read would.
-    if (self->async_->read_expired()) self->node().expired.store(true);
+    if (self->async_->read_expired()) self->expired_ = true;
     resubmit(std::move(self));
   });
 }
@@ -214,7 +188,7 @@ void StreamConnection::resubmit(std::unique_ptr<StreamConnection> self) {
     self->reactor_.workers().submit(*self);
     self.release();
   } catch (...) {
-    self->report(std::current_exception());  // no worker to serve it: it closes
+    self->run_.fail(std::current_exception());  // no worker to serve it: it ends
   }
 }
 

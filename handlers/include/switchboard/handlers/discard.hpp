@@ -10,7 +10,7 @@ namespace switchboard::handlers {
 /// Reads until the client closes and answers nothing.
 class DiscardStreamHandler : public StreamRequestHandler {
  public:
-  DiscardStreamHandler() { restartable = true; }  // its count lives in the object
+  static constexpr bool restartable = true;  // its count lives in the object
   void handle() override;
   /// Bytes read from this connection.
   std::uint64_t discarded() const { return discarded_; }

@@ -10,7 +10,7 @@ namespace switchboard::handlers {
 /// without echoing any of it.
 class EchoStreamHandler : public StreamRequestHandler {
  public:
-  EchoStreamHandler() { restartable = true; }  // keeps nothing on its stack between lines
+  static constexpr bool restartable = true;  // keeps nothing on its stack between lines
   void handle() override;
 };
 

@@ -21,7 +21,8 @@ std::string timestamped(std::string_view data);
 /// Answers each line with "[<ctime>] <line>" (the line keeps its '\n').
 class TimestampStreamHandler : public StreamRequestHandler {
  public:
-  TimestampStreamHandler() { restartable = true; }  // keeps nothing on its stack between lines
+  static constexpr bool restartable = true;  // keeps nothing on its stack between lines
+  TimestampStreamHandler() = default;
   void handle() override;
 };
 
