@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -33,12 +34,21 @@ namespace {
 int main(int argc, char** argv) {
   std::string proto = "tcp", host = "127.0.0.1", path;
   int port = 9999;
-  CLI::App app{"Reference single-threaded epoll echo server."};
+  const std::string name =
+      argc > 0 ? std::filesystem::path(argv[0]).filename().string() : std::string("epoll_echo");
+  CLI::App app{"Reference single-threaded epoll echo server.", name};
   app.add_option("--proto", proto)->check(CLI::IsMember({"tcp", "udp", "unix", "unix-dgram"}));
   app.add_option("--host", host);
   app.add_option("--port", port)->check(CLI::Range(0, 65535));
   app.add_option("--path", path);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "%s: %s (see --help)\n", name.c_str(), e.what());
+    return 2;
+  }
 
   const bool unix_socket = proto.rfind("unix", 0) == 0;
   const bool stream = proto == "tcp" || proto == "unix";

@@ -15,7 +15,7 @@ build=${BUILD_DIR:-build}
 scripts/setup.sh gnuplot-nox
 # The same configuration as scripts/test.sh, so the two share one build tree.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWITCHBOARD_WERROR=ON >/dev/null
-cmake --build "$build" --target echo_server epoll_echo loadgen -j"$(nproc)"
+cmake --build "$build" --target echo_server epoll_echo asio_echo loadgen -j"$(nproc)"
 
 if [[ ${FULL:-0} == 1 ]]; then
   length=(--repeats 3 --duration 5 --warmup 1 --idle-conns 10000)

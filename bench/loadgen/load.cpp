@@ -132,10 +132,9 @@ class Worker {
       if (errno == EINPROGRESS) {
         conn.connecting = true;
         conn.deadline = now + to_ns(c_.timeout);
-      } else {
-        return fail(conn,
-                    errno == ECONNREFUSED || errno == EAGAIN ? result.refused : result.other_errors,
-                    now);
+      } else {  // no Unix socket file (ENOENT) is no server listening, as ECONNREFUSED is
+        const bool refused = errno == ECONNREFUSED || errno == EAGAIN || errno == ENOENT;
+        return fail(conn, refused ? result.refused : result.other_errors, now);
       }
     }
     epoll_event ev{};

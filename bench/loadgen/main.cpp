@@ -1,12 +1,16 @@
 // loadgen: drives an echo-style server and reports throughput and latency.
 //   loadgen --port 9999 --conns 16 --size 64 --duration 10
+// Exit status: 0 when every request was answered, 1 when any failed or none
+// was answered (the figures are printed all the same), 2 for bad flags.
 
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <string>
+#include <utility>
 
 #include "load.hpp"
 
@@ -65,13 +69,39 @@ void print_json(const loadgen::Config& c, const loadgen::Result& r) {
       static_cast<unsigned long long>(r.idle.closed), r.idle.connect_seconds);
 }
 
+// Why the run failed, for stderr; empty when every request was answered.
+// The figures go to stdout all the same: a script keeps them and sees the status.
+std::string failure(const loadgen::Config& c, const loadgen::Result& r) {
+  if (r.errors() == 0 && r.requests > 0) return {};
+  const bool unix_socket = c.proto.rfind("unix", 0) == 0;
+  const bool v6 = c.host.find(':') != std::string::npos;
+  const std::string where = unix_socket ? c.path
+                            : v6        ? "[" + c.host + "]:" + std::to_string(c.port)
+                                        : c.host + ":" + std::to_string(c.port);
+  if (r.requests == 0 && r.errors() == 0) return "no request was answered while measuring";
+  if (r.requests == 0 && r.refused == r.errors())
+    return std::to_string(r.refused) + " of " + std::to_string(r.connects) +
+           " connects refused (is a server listening on " + where + "?)";
+  std::string why;
+  for (const auto& [count, kind] : {std::pair{r.mismatches, "mismatch"},
+                                    {r.timeouts, "timeout"},
+                                    {r.refused, "refused"},
+                                    {r.resets, "reset"},
+                                    {r.other_errors, "other"}})
+    if (count) why += (why.empty() ? "" : ", ") + std::to_string(count) + " " + kind;
+  return std::to_string(r.errors()) + " requests failed: " + why +
+         (r.requests ? "" : "; none answered");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   loadgen::Config c;
   std::string mode = "pingpong";
   bool json = false;
-  CLI::App app{"Drives an echo-style server and reports requests/s and latency."};
+  const std::string name =
+      argc > 0 ? std::filesystem::path(argv[0]).filename().string() : std::string("loadgen");
+  CLI::App app{"Drives an echo-style server and reports requests/s and latency.", name};
   app.add_option("--proto", c.proto, "tcp, udp, unix or unix-dgram")
       ->check(CLI::IsMember({"tcp", "udp", "unix", "unix-dgram"}))
       ->capture_default_str();
@@ -107,7 +137,14 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_flag("--json", json, "print one JSON document instead of the table");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "%s: %s (see --help)\n", name.c_str(), e.what());
+    return 2;
+  }
   c.mode = mode == "connect" ? loadgen::Mode::connect
            : mode == "rate"  ? loadgen::Mode::rate
                              : loadgen::Mode::pingpong;
@@ -121,9 +158,14 @@ int main(int argc, char** argv) {
   try {
     const auto result = loadgen::run(c);
     json ? print_json(c, result) : print_table(c, result);
+    std::fflush(stdout);
+    if (const auto why = failure(c, result); !why.empty()) {
+      std::fprintf(stderr, "%s: %s\n", name.c_str(), why.c_str());
+      return 1;
+    }
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "loadgen: %s\n", e.what());
+    std::fprintf(stderr, "%s: %s\n", name.c_str(), e.what());
     return 2;
   }
 }
