@@ -65,7 +65,8 @@ void BaseServer::bind_and_activate() {
     if (options_.reuse_address && socket_type_ == SOCK_STREAM)
       s.set_option(SOL_SOCKET, SO_REUSEADDR, 1);
     if (options_.reuse_port) s.set_option(SOL_SOCKET, SO_REUSEPORT, 1);
-    if (address_.family() == AF_INET6) s.set_option(IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    if (address_.family() == AF_INET6 && options_.ipv6_only)
+      s.set_option(IPPROTO_IPV6, IPV6_V6ONLY, *options_.ipv6_only ? 1 : 0);
   }
   if (::bind(s.fd(), address_.data(), address_.size()) < 0) {
     const int err = errno;

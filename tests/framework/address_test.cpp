@@ -4,8 +4,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include "helpers.hpp"
 
@@ -39,6 +41,30 @@ bool have_ipv6_loopback() {
   sin6.sin6_family = AF_INET6;
   sin6.sin6_addr = in6addr_loopback;
   return ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sin6), sizeof sin6) == 0;
+}
+
+// An IPv6 server serves IPv4 clients too unless told otherwise (the system's
+// default, dual stack): shown on loopback with 127.0.0.1 in its IPv4-mapped
+// form, which a socket that is IPv6 only cannot bind at all.
+TEST(Address, Ipv6IsDualStackUnlessIpv6Only) {
+  if (!have_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback here";
+  TempDir dir;
+  TCPServer tcp(Address("::ffff:127.0.0.1", 0), handler<LineEcho<StreamRequestHandler>>);
+  ServeThread serving(tcp);
+  switchboard::Socket v4 = switchboard::Socket::open(AF_INET, SOCK_STREAM);
+  const Address to("127.0.0.1", tcp.server_address().port());
+  ASSERT_EQ(::connect(v4.fd(), to.data(), to.size()), 0) << std::strerror(errno);
+  v4.send_all("four\n");
+  char reply[16] = {};
+  EXPECT_EQ(::recv(v4.fd(), reply, sizeof reply, 0), 5);
+  EXPECT_STREQ(reply, "four\n");
+  ASSERT_TRUE(serving.stop());
+
+  ServerOptions six_only;
+  six_only.ipv6_only = true;
+  EXPECT_THROW(
+      TCPServer(Address("::ffff:127.0.0.1", 0), handler<LineEcho<StreamRequestHandler>>, six_only),
+      std::system_error);
 }
 
 TEST(Address, Ipv6Loopback) {

@@ -68,6 +68,8 @@ class AsyncStreamReader {
   asio::awaitable<std::string> read(std::size_t n);
   /// What is buffered, or what one receive brings (at most `max`); "" at end of input.
   asio::awaitable<std::string> read_some(std::size_t max = 64 * 1024);
+  /// read_some() without the copy: valid until the next read on this reader.
+  asio::awaitable<std::string_view> read_some_view(std::size_t max = 64 * 1024);
   /// Bytes buffered and not yet returned.
   std::size_t buffered() const;
 

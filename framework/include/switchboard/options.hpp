@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 
 namespace switchboard {
 
@@ -21,6 +22,10 @@ struct ServerOptions {
   int backlog = SOMAXCONN;    ///< listen() backlog (Python's 5 is far too small)
   bool reuse_address = true;  ///< SO_REUSEADDR on TCP listeners (restart while in TIME_WAIT)
   bool reuse_port = false;    ///< SO_REUSEPORT, for several servers on one port
+  /// IPv6 addresses: true serves IPv6 only, false IPv4 too (as "::" dual
+  /// stack, IPv4 clients seen as ::ffff:a.b.c.d); unset, the system's default
+  /// (net.ipv6.bindv6only, 0 on Linux: dual stack), as Python's.
+  std::optional<bool> ipv6_only;
   bool replace_stale_unix_path = true;  ///< a Unix path nobody listens on is removed before bind
   std::size_t max_datagram = 65507;  ///< larger datagrams are reported and dropped, never truncated
 

@@ -241,8 +241,12 @@ asio::awaitable<std::string> AsyncConnection::read(std::size_t n) {
 }
 
 asio::awaitable<std::string> AsyncConnection::read_some(std::size_t max) {
+  co_return std::string(co_await read_some_view(max));
+}
+
+asio::awaitable<std::string_view> AsyncConnection::read_some_view(std::size_t max) {
   if (buffered() == 0) co_await fill();
-  co_return take(std::min(max, buffered()));
+  co_return take_view(std::min(max, buffered()));
 }
 
 // --- writing -----------------------------------------------------------------

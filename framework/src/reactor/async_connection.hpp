@@ -47,6 +47,7 @@ class AsyncConnection final : private Sweeper::Entry {
   asio::awaitable<std::string_view> readline_view();
   asio::awaitable<std::string> read(std::size_t n);
   asio::awaitable<std::string> read_some(std::size_t max);
+  asio::awaitable<std::string_view> read_some_view(std::size_t max);
   std::size_t buffered() const { return buffer_.buffered(); }
   asio::awaitable<void> write(std::string_view data);
   asio::awaitable<void> flush();

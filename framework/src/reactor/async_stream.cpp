@@ -47,6 +47,9 @@ asio::awaitable<std::string> AsyncStreamReader::read(std::size_t n) { return bou
 asio::awaitable<std::string> AsyncStreamReader::read_some(std::size_t max) {
   return bound(conn_).read_some(max);
 }
+asio::awaitable<std::string_view> AsyncStreamReader::read_some_view(std::size_t max) {
+  return bound(conn_).read_some_view(max);
+}
 std::size_t AsyncStreamReader::buffered() const { return conn_ ? conn_->buffered() : 0; }
 
 asio::awaitable<void> AsyncStreamWriter::write(std::string_view data) {

@@ -29,10 +29,11 @@ std::size_t usable_cpus() {
 
 // Another socket on the server's UDP port, in its SO_REUSEPORT group: the
 // kernel spreads senders over the group's sockets.
-Socket reuse_port_socket(const Address& address) {
+Socket reuse_port_socket(const Address& address, const ServerOptions& options) {
   Socket s = Socket::open(address.family(), SOCK_DGRAM | SOCK_NONBLOCK);
   s.set_option(SOL_SOCKET, SO_REUSEPORT, 1);
-  if (address.family() == AF_INET6) s.set_option(IPPROTO_IPV6, IPV6_V6ONLY, 1);
+  if (address.family() == AF_INET6 && options.ipv6_only)
+    s.set_option(IPPROTO_IPV6, IPV6_V6ONLY, *options.ipv6_only ? 1 : 0);
   if (::bind(s.fd(), address.data(), address.size()) < 0)
     throw_errno(("bind " + address.to_string() + " (SO_REUSEPORT)").c_str());
   return s;
@@ -74,7 +75,7 @@ Reactor::Reactor(BaseServer& server) : server_(server), workers_(server.options(
     datagram_loops_.push_back(std::make_unique<DatagramLoop>(*this, *loops_[0], server.socket()));
     if (o.socket_per_loop && server.server_address().is_ip()) {
       for (std::size_t i = 1; i < n; ++i) {
-        Socket s = reuse_port_socket(server.server_address());
+        Socket s = reuse_port_socket(server.server_address(), o);
         datagram_loops_.push_back(std::make_unique<DatagramLoop>(*this, *loops_[i], s));
       }
     }
