@@ -9,8 +9,8 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
-#include <switchboard/thread_pool.hpp>
-#include <switchboard/threading.hpp>
+#include <switchboard/detail/workers.hpp>
+#include <switchboard/socket.hpp>
 
 namespace {
 
@@ -52,32 +52,37 @@ void BM_Inline(benchmark::State& state) {
 }
 BENCHMARK(BM_Inline);
 
+// Threading's shape of the engine: an idle thread, or a new one.
 void BM_NewThread(benchmark::State& state) {
   Countdown done;
-  switchboard::detail::HandlerThreads threads([&](Request&) { done.arrive(); },
-                                              switchboard::detail::HandlerThreads::Wake::each);
+  switchboard::detail::Workers threads(
+      {0, 0, std::chrono::milliseconds(1000), switchboard::detail::Workers::Wake::each},
+      [&](Request&, bool) { done.arrive(); });
   for (auto _ : state) {
     done.reset(1);
-    threads.start(trivial_request());
+    Request r = trivial_request();
+    threads.submit(r);
     done.wait();
     threads.prune();
   }
 }
 BENCHMARK(BM_NewThread)->UseRealTime();
 
+// The pool's shape: its workers started, a batch queued, one wake per batch.
 void BM_PoolQueue(benchmark::State& state) {
   Countdown done;
-  switchboard::ServerOptions options;
-  options.threads = static_cast<std::size_t>(state.range(0));
-  switchboard::detail::WorkerPool pool(options, [&](Request&) { done.arrive(); });
-  const auto never = [] { return false; };
+  const auto n = static_cast<std::size_t>(state.range(0));
+  switchboard::detail::Workers pool(
+      {n, n, std::chrono::milliseconds::max(), switchboard::detail::Workers::Wake::at_batch},
+      [&](Request&, bool) { done.arrive(); });
   constexpr int batch = 256;
   for (auto _ : state) {
     done.reset(batch);
     for (int i = 0; i < batch; ++i) {
       Request r = trivial_request();
-      pool.submit(r, switchboard::Overload::block, never);
+      pool.submit(r);
     }
+    pool.end_of_batch();
     done.wait();
   }
   state.SetItemsProcessed(state.iterations() * batch);

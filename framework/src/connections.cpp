@@ -42,10 +42,19 @@ std::size_t ActiveConnection::next_request(Socket& s, char* into, std::size_t si
   return bytes ? s.recv_some(into, size) : 0;
 }
 
-ActiveSet::ActiveSet() { head_.next = head_.prev = &head_; }
+ActiveSet::ActiveSet(std::size_t max_connections) : limit_(max_connections) {
+  head_.next = head_.prev = &head_;
+}
 
-ConnectionEntry ActiveSet::add(int fd, const std::atomic<bool>& draining) {
-  auto node = std::make_unique<ActiveConnection>();
+ConnectionEntry ActiveSet::admit(int fd, const std::atomic<bool>& draining) {
+  if (!limit_.try_acquire()) return nullptr;
+  std::unique_ptr<ActiveConnection> node;
+  try {
+    node = std::make_unique<ActiveConnection>();
+  } catch (...) {
+    limit_.release();
+    throw;
+  }
   node->fd = fd;
   node->set = this;
   node->draining = &draining;
@@ -54,37 +63,22 @@ ConnectionEntry ActiveSet::add(int fd, const std::atomic<bool>& draining) {
   node->next = &head_;
   head_.prev->next = node.get();
   head_.prev = node.get();
-  const std::size_t n = size_.load(std::memory_order_relaxed) + 1;
-  size_.store(n, std::memory_order_relaxed);
-  if (n > peak_.load(std::memory_order_relaxed)) peak_.store(n, std::memory_order_relaxed);
   return ConnectionEntry(node.release());
 }
 
 void ActiveSet::remove(ActiveConnection& node) noexcept {
-  std::lock_guard lock(mutex_);
-  node.prev->next = node.next;
-  node.next->prev = node.prev;
-  node.prev = node.next = nullptr;
-  size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-  if (waiters_ > 0) changed_.notify_all();
+  {
+    std::lock_guard lock(mutex_);
+    node.prev->next = node.next;
+    node.next->prev = node.prev;
+    node.prev = node.next = nullptr;
+  }
+  limit_.release();
 }
 
 void ActiveSet::forget_fd(ActiveConnection& node) noexcept {
   std::lock_guard lock(mutex_);
   node.fd = -1;
-}
-
-bool ActiveSet::wait_below(std::size_t limit, const std::function<bool()>& stopping) {
-  std::unique_lock lock(mutex_);
-  ++waiters_;
-  changed_.wait(lock, [&] { return size_.load(std::memory_order_relaxed) < limit || stopping(); });
-  --waiters_;
-  return size_.load(std::memory_order_relaxed) < limit;
-}
-
-void ActiveSet::interrupt() {
-  std::lock_guard lock(mutex_);
-  changed_.notify_all();
 }
 
 void ActiveSet::shutdown_idle() {

@@ -5,11 +5,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <functional>
 #include <mutex>
 
+#include "switchboard/detail/limit.hpp"
 #include "switchboard/request.hpp"
 
 namespace switchboard {
@@ -64,21 +64,25 @@ struct ActiveConnection {
 /// Thread safe.
 class ActiveSet {
  public:
-  ActiveSet();
+  /// At most `max_connections` open at once (0: no limit).
+  explicit ActiveSet(std::size_t max_connections);
 
-  /// Adds the connection on `fd`; it leaves the set when the entry is destroyed.
-  ConnectionEntry add(int fd, const std::atomic<bool>& draining);
+  /// Adds the connection on `fd` if there is room (a null entry if not); it
+  /// leaves the set when the entry is destroyed.
+  ConnectionEntry admit(int fd, const std::atomic<bool>& draining);
   /// Unlinks the node: after it returns nothing here touches node.fd.
   void remove(ActiveConnection& node) noexcept;
   /// The descriptor went to a child process: stop touching it, keep counting it.
   void forget_fd(ActiveConnection& node) noexcept;
 
-  std::size_t size() const { return size_.load(std::memory_order_relaxed); }
-  std::size_t peak() const { return peak_.load(std::memory_order_relaxed); }
-  /// Waits until fewer than `limit` are open; false if `stopping()` became true.
-  bool wait_below(std::size_t limit, const std::function<bool()>& stopping);
-  /// Wakes wait_below() to look at `stopping` again.
-  void interrupt();
+  std::size_t size() const { return limit_.in_use(); }
+  std::size_t peak() const { return limit_.peak(); }
+  /// Waits until there is room for one more; false if `stopping()` became true.
+  bool wait_for_room(const std::function<bool()>& stopping) {
+    return limit_.wait_for_room(stopping);
+  }
+  /// Wakes wait_for_room() to look at `stopping` again.
+  void interrupt() { limit_.interrupt(); }
 
   /// The drain: queued connections with nothing to read are shut down (their
   /// clients see the end at once); idle ones get SHUT_RD (their readers see
@@ -91,11 +95,8 @@ class ActiveSet {
 
  private:
   mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  int waiters_ = 0;  // wait_below() callers, so that remove() notifies only when needed
   ActiveConnection head_;
-  std::atomic<std::size_t> size_{0};
-  std::atomic<std::size_t> peak_{0};
+  Limit limit_;  // max_connections
 };
 
 /// What a reader of a cut connection throws (ECONNABORTED), where it would

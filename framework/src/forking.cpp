@@ -46,6 +46,8 @@ class DrainFromParent final : public RequestBoundary {
 // One reaper thread polls a pidfd per child (and an eventfd for news), so a
 // child is reaped as it exits and no other process's child is ever touched.
 struct ChildProcesses::State {
+  explicit State(std::size_t max_children) : places(max_children) {}
+
   struct Child {
     pid_t pid;
     Socket pidfd;  // not a socket, but the same close-once ownership
@@ -91,6 +93,7 @@ struct ChildProcesses::State {
           }
         }
       }
+      for (std::size_t i = 0; i < exited.size(); ++i) places.release();
       exited.clear();
     }
   }
@@ -105,6 +108,7 @@ struct ChildProcesses::State {
   // child, those forked later included, which inherit it (CLOEXEC only bars exec).
   Socket drain{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
   DrainFromParent in_child{drain.fd()};
+  Limit places;  // max_children: one per child, from admit() until it is reaped
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<Child> children;
@@ -113,7 +117,8 @@ struct ChildProcesses::State {
   std::thread reaper;
 };
 
-ChildProcesses::ChildProcesses() : state_(std::make_unique<State>()) {
+ChildProcesses::ChildProcesses(std::size_t max_children)
+    : state_(std::make_unique<State>(max_children)) {
   if (!state_->wake || !state_->drain) throw_errno("eventfd");
   Socket self(pidfd_open(::getpid()));
   if (!self) throw_errno("the forking policy needs pidfd_open (Linux 5.3 or later)");
@@ -174,11 +179,11 @@ std::size_t ChildProcesses::active() const {
   return state_->children.size();
 }
 
-bool ChildProcesses::wait_below(std::size_t limit, const std::function<bool()>& stopping) {
-  std::unique_lock lock(state_->mutex);
-  state_->changed.wait(lock, [&] { return state_->children.size() < limit || stopping(); });
-  return state_->children.size() < limit;
+bool ChildProcesses::admit(Overload overload, const std::function<bool()>& stopping) {
+  return state_->places.acquire(overload, stopping);
 }
+
+void ChildProcesses::release() { state_->places.release(); }
 
 void ChildProcesses::drain_all() {
   const std::uint64_t one = 1;
@@ -187,10 +192,7 @@ void ChildProcesses::drain_all() {
 
 int ChildProcesses::drain_fd() const { return state_->drain.fd(); }
 
-void ChildProcesses::interrupt() {
-  std::lock_guard lock(state_->mutex);
-  state_->changed.notify_all();
-}
+void ChildProcesses::interrupt() { state_->places.interrupt(); }
 
 void ChildProcesses::close(std::chrono::steady_clock::time_point deadline) {
   State& s = *state_;

@@ -51,7 +51,7 @@ BaseServer::BaseServer(Address address, int socket_type, HandlerFactory factory,
       options_(std::move(options)),
       socket_(std::make_shared<Socket>()),
       counters_(detail::make_shared_counters()),
-      active_(std::make_unique<detail::ActiveSet>()) {
+      active_(std::make_unique<detail::ActiveSet>(options_.max_connections)) {
   if (!factory_) throw std::invalid_argument("server needs a handler factory");
   if (address_.family() == AF_UNSPEC) throw std::invalid_argument("server needs an address");
   wake_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -136,8 +136,7 @@ void BaseServer::serve_accepted() {
     if (std::chrono::steady_clock::now() < deadline) {
       dispatch(std::move(request));
     } else {
-      detail::Counters::bump(counters_->cut);
-      shutdown_request(request);
+      cut_unserved(request);
     }
   }
   if (!accepted.empty()) end_of_batch();
@@ -187,11 +186,8 @@ void BaseServer::serve_ready(int batch) {
 // max_connections with Overload::block: accept nothing until one closes (the
 // kernel backlog holds the rest). False if shutdown() came first.
 bool BaseServer::room_for_connection() {
-  const std::size_t limit = options_.max_connections;
-  if (socket_type_ != SOCK_STREAM || limit == 0 || options_.overload == Overload::refuse ||
-      active_->size() < limit)
-    return true;
-  return active_->wait_below(limit, [this] { return shutdown_requested(); });
+  if (socket_type_ != SOCK_STREAM || options_.overload == Overload::refuse) return true;
+  return active_->wait_for_room([this] { return shutdown_requested(); });
 }
 
 void BaseServer::dispatch(Request request) {
@@ -199,12 +195,8 @@ void BaseServer::dispatch(Request request) {
   if (shutdown_requested() && !draining()) return;
   if (request.connection) {
     // Overload::refuse (and the drain's last connections); block waited before accepting.
-    const std::size_t limit = options_.max_connections;
-    if (limit != 0 && active_->size() >= limit) {
-      refuse(request);
-      return;
-    }
-    request.entry = active_->add(request.connection.fd(), draining_);
+    request.entry = active_->admit(request.connection.fd(), draining_);
+    if (!request.entry) return refuse(request);
   }
   if (!verify_request(request)) {
     detail::Counters::bump(counters_->rejected);
@@ -253,6 +245,14 @@ void BaseServer::handle_error(const Request& request) {
 }
 
 void BaseServer::refuse_request(Request&) {}
+
+void BaseServer::cut_unserved(Request& request) noexcept {
+  if (request.connection) detail::Counters::bump(counters_->cut);
+  try {
+    shutdown_request(request);
+  } catch (...) {
+  }
+}
 
 void BaseServer::refuse(Request& request) noexcept {
   detail::Counters::bump(counters_->refused);
@@ -368,7 +368,7 @@ void BaseServer::become_child() noexcept {
   // admission): that copy is never unlocked, so it is abandoned (not
   // destroyed) for a fresh one, and the request's entry with it.
   [[maybe_unused]] detail::ActiveSet* parents = active_.release();
-  active_ = std::make_unique<detail::ActiveSet>();
+  active_ = std::make_unique<detail::ActiveSet>(options_.max_connections);
   wake_.close();
   if (socket_type_ == SOCK_STREAM) socket_->close();
   close_deadline_ = 0;

@@ -15,6 +15,7 @@ struct ServerAccess {
   static void refuse(BaseServer& s, Request& r) noexcept { s.refuse(r); }
   /// The close deadline: every connection still open is cut.
   static void close_active_connections(BaseServer& s) { s.close_active_connections(); }
+  static bool shutdown_requested(const BaseServer& s) { return s.shutdown_requested(); }
   /// shutdown()'s request, without waiting: serve_forever() returns soon. Thread safe.
   static void stop(BaseServer& s) { s.request_stop(); }
   /// Blocks until shutdown() is called (or has been). Serving thread.

@@ -216,7 +216,7 @@ TEST(ForkingChildren, DrainReachesAChildForkedAfterIt) {
   int report[2];
   ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
   Fd report_read(report[0]), report_write(report[1]);
-  switchboard::detail::ChildProcesses children;
+  switchboard::detail::ChildProcesses children(1);
   children.drain_all();
   switchboard::Request request;
   const pid_t pid = children.fork(request);

@@ -385,47 +385,48 @@ struct SlowOrEcho : switchboard::DatagramRequestHandler {
   std::shared_ptr<GateState> state;
 };
 
-// The hand-off itself, with idle threads kept for an hour: a request left
-// behind can then start only by a wake-up, never by an idle thread's timeout.
-// The thread woken first takes the slow request; the next must get a thread of
-// its own: at once (Wake::each, for connections), or from the thread that took
-// the slow one (Wake::at_announce, for datagrams). Repeated: the two idle
-// threads are not always both asleep.
-TEST(HandlerThreads, ARequestBehindASlowOneGetsAnotherThread) {
+// The engine's hand-off itself, with idle threads kept for an hour: a
+// request left behind can then start only by a wake-up, never by an idle
+// thread's timeout. The thread woken first takes the slow request; the next
+// must get a thread of its own: at once (Wake::each, for connections), or
+// from the thread that took the slow one (Wake::at_batch, for datagrams).
+// Repeated: the two idle threads are not always both asleep.
+TEST(Workers, ARequestBehindASlowOneGetsAnotherThread) {
   using switchboard::Request;
-  using switchboard::detail::HandlerThreads;
-  for (auto wake : {HandlerThreads::Wake::each, HandlerThreads::Wake::at_announce}) {
+  using switchboard::detail::Workers;
+  for (auto wake : {Workers::Wake::each, Workers::Wake::at_batch}) {
     for (int i = 0; i < 20 && !HasFailure(); ++i) {
-      Count warm, next;
+      Count warm, next, idle;
       Gate slow;
-      HandlerThreads threads(
-          [&](Request& r) {
-            if (r.packet == "warm") {
-              warm.add();
-              warm.wait_for(2);  // two at once: two threads
-            } else if (r.packet == "slow") {
-              slow.wait();
-            } else {
-              next.add();
-            }
-          },
-          wake, std::chrono::hours(1));
+      Workers threads({0, 0, std::chrono::hours(1), wake}, [&](Request& r, bool) {
+        if (r.packet == "warm") {
+          warm.add();
+          warm.wait_for(2);  // two at once: two threads
+          idle.add();
+        } else if (r.packet == "slow") {
+          slow.wait();
+        } else {
+          next.add();
+        }
+      });
       auto start = [&](const char* packet) {
         Request r;
         r.packet = packet;
-        threads.start(std::move(r));
+        r.reply_socket = std::make_shared<switchboard::Socket>();
+        threads.submit(r);
+        if (wake == Workers::Wake::at_batch) threads.end_of_batch();
       };
       start("warm");
       start("warm");
-      ASSERT_TRUE(threads.wait_below(1, [] { return false; }));  // both idle now
+      ASSERT_TRUE(idle.wait_for(2));
+      ASSERT_TRUE(wait_until([&] { return threads.busy() == 0; }));  // both idle now
       ASSERT_EQ(threads.tracked(), 2u);
       start("slow");
       start("next");
-      if (wake == HandlerThreads::Wake::at_announce) threads.announce();
       EXPECT_TRUE(next.wait_for(1)) << "try " << i << ": left behind the slow request";
       EXPECT_EQ(threads.tracked(), 2u) << "the idle threads took them";
       slow.open();
-      threads.join_all();
+      threads.close(std::chrono::steady_clock::now() + kLimit, [] {});
     }
   }
 }

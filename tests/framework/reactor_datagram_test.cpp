@@ -124,17 +124,20 @@ TYPED_TEST(ReactorDatagrams, VerifyRequestFalseSendsNothing) {
   ASSERT_TRUE(this->serving->stop());
 }
 
-// A blocking DatagramRequestHandler runs on the workers.
+// A blocking DatagramRequestHandler runs on the workers: one is enough for
+// one client at a time (more start as more run at once, up to threads).
 TYPED_TEST(ReactorDatagrams, BlockingHandlersRunOnWorkers) {
   ServerOptions options;
   options.threads = 2;
   this->start(options, handler<LineEcho<switchboard::DatagramRequestHandler>>);
+  EXPECT_EQ(this->server->workers(), 0u);
   Client c = Client::to(*this->server, this->dir);
   for (int i = 0; i < 5; ++i) {
     c.send("blocking " + std::to_string(i));
     EXPECT_EQ(c.recv(), "blocking " + std::to_string(i));
   }
-  EXPECT_EQ(this->server->workers(), 2u);
+  EXPECT_GE(this->server->workers(), 1u);
+  EXPECT_LE(this->server->workers(), 2u);
   ASSERT_TRUE(this->serving->stop());
 }
 

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 
+#include "switchboard/detail/limit.hpp"
 #include "switchboard/server.hpp"
 
 namespace switchboard {
@@ -25,18 +26,22 @@ namespace detail {
 /// The children this server forked. Thread safe.
 class ChildProcesses {
  public:
-  ChildProcesses();
+  /// At most `max_children` at once (0: no cap).
+  explicit ChildProcesses(std::size_t max_children);
   ~ChildProcesses();
 
+  /// A place for one more child: overload decides at the cap (block waits
+  /// for one to exit, until `stopping()`). The child's exit gives it back;
+  /// release() gives back one whose fork() failed.
+  bool admit(Overload overload, const std::function<bool()>& stopping);
+  void release();
   /// fork() for `request`: 0 in the child, which serves it, and whose reader
   /// then learns of the drain from drain_fd(); in the parent the child's pid,
   /// and the connection is the child's (closed here, counted among the
   /// server's open ones until the child exits). Throws std::system_error.
   pid_t fork(Request& request);
   std::size_t active() const;
-  /// Waits until fewer than `limit` children run; false if `stopping()` became true.
-  bool wait_below(std::size_t limit, const std::function<bool()>& stopping);
-  /// Wakes wait_below() to look at `stopping` again.
+  /// Wakes admit() to look at `stopping` again.
   void interrupt();
   /// Asks every child to drain, those forked from now on included: makes
   /// drain_fd() readable for good.
@@ -61,27 +66,31 @@ class ForkingMixIn : public Server {
   ~ForkingMixIn() override {
     this->shutdown();
     ForkingMixIn::server_close();
+    children_.close(this->close_deadline());  // block_on_close off: the waiting is here
   }
 
+  /// With block_on_close (the default) waits for the children until the close
+  /// deadline, then kills and reaps the rest; without, returns at once and
+  /// the destructor does that.
   void server_close() override {
     Server::server_close();
-    children_.close(this->options().block_on_close ? this->close_deadline()
-                                                   : std::chrono::steady_clock::now());
+    if (this->options().block_on_close) children_.close(this->close_deadline());
   }
   /// Children running now. Thread safe.
   std::size_t active_children() const { return children_.active(); }
 
  protected:
   void process_request(Request request) override {
-    const std::size_t cap = this->options().max_children;
-    if (cap != 0 && children_.active() >= cap) {
-      if (this->options().overload == Overload::refuse ||
-          !children_.wait_below(cap, [this] { return this->shutdown_requested(); })) {
-        this->refuse(request);
-        return;
-      }
+    if (!children_.admit(this->options().overload, [this] { return this->shutdown_requested(); }))
+      return this->refuse(request);
+    pid_t pid = 0;
+    try {
+      pid = children_.fork(request);
+    } catch (...) {
+      children_.release();
+      throw;
     }
-    if (children_.fork(request) == 0) {
+    if (pid == 0) {
       this->become_child();
       const bool ok = this->finish_and_close(request);
       std::fflush(nullptr);
@@ -102,7 +111,7 @@ class ForkingMixIn : public Server {
   }
 
  private:
-  detail::ChildProcesses children_;
+  detail::ChildProcesses children_{this->options().max_children};
 };
 
 using ForkingTCPServer = ForkingMixIn<TCPServer>;

@@ -58,6 +58,8 @@ class ReactorCore {
   std::size_t workers() const;
   /// Jobs waiting for a worker (blocking-style handlers).
   std::size_t queued() const;
+  /// Wakes the serving thread if it waits for a worker's place. Thread safe.
+  void interrupt();
 
  private:
   std::unique_ptr<Reactor> reactor_;
@@ -102,6 +104,10 @@ class ReactorMixIn : public Server {
 
  protected:
   void process_request(Request request) override { core_.serve(std::move(request)); }
+  void interrupt_waits() override {
+    Server::interrupt_waits();
+    core_.interrupt();
+  }
   void on_drain() override {
     Server::on_drain();
     core_.drain();

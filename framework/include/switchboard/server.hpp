@@ -175,6 +175,8 @@ class BaseServer {
   /// The drain's first steps: refuse new connects, end idle connections, stop
   /// serve_forever(). Thread safe; returns at once.
   void start_drain() noexcept;
+  /// Past the close deadline: closes a request no handler took, counted as cut.
+  void cut_unserved(Request& request) noexcept;
   /// In a forked child that serves one request: closes what it must not keep
   /// (the listener, the wake descriptor) and counts its request as its process.
   void become_child() noexcept;

@@ -207,30 +207,30 @@ bool DatagramLoop::is_coroutine(Request& request, std::unique_ptr<BaseRequestHan
   return HandlerRun::kind_of(*made) == HandlerKind::coroutine;
 }
 
-// Blocking handlers wait for a worker in a queue that max_queued bounds, as
-// the pool's does. `refuse` refuses (refuse_request(), counted); `block` holds
-// this loop's datagrams (its batch, then the kernel's buffer) until a worker
-// takes a job and wakes it (room_made()); the loop serves its other work meanwhile.
+// Blocking handlers take a place among the workers' (threads + max_queued),
+// as the pool admits them. `refuse` refuses (refuse_request(), counted);
+// `block` holds this loop's datagrams (its batch, then the kernel's buffer)
+// until a handler ends and wakes it (room_made()); the loop serves its other
+// work meanwhile. Stopping, what has no place is refused.
 asio::awaitable<bool> DatagramLoop::room_for_worker(Request& request) {
   BaseServer& server = reactor_.server();
-  const ServerOptions& options = server.options();
-  Workers& workers = reactor_.workers();
-  if (workers.waiting().load() < options.max_queued) co_return true;
-  if (options.overload == Overload::refuse) {
-    ServerAccess::refuse(server, request);
-    co_return false;
+  Limit& places = reactor_.places();
+  if (places.try_acquire()) co_return true;
+  if (server.options().overload == Overload::block) {
+    struct Wanted {  // counted as waiting, then a look again: no release is missed
+      Limit& places;
+      explicit Wanted(Limit& p) : places(p) { places.want_room(+1); }
+      ~Wanted() { places.want_room(-1); }
+    } wanted(places);
+    while (!stopping_) {
+      if (places.try_acquire()) co_return true;
+      room_->expires_at(asio::steady_timer::time_point::max());
+      asio::error_code ignored;  // cancelled: by room_made() (perhaps a stale one), or by stop()
+      co_await room_->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
   }
-  struct Wanted {  // counted as waiting, then a look at the queue: no wake-up is missed
-    Workers& w;
-    explicit Wanted(Workers& workers) : w(workers) { w.want_room(+1); }
-    ~Wanted() { w.want_room(-1); }
-  } wanted(workers);
-  while (workers.waiting().load() >= options.max_queued && !stopping_) {
-    room_->expires_at(asio::steady_timer::time_point::max());
-    asio::error_code ignored;  // cancelled: by room_made() (perhaps a stale one), or by stop()
-    co_await room_->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-  }
-  co_return true;  // stopping: the workers still run what is queued before they end
+  ServerAccess::refuse(server, request);
+  co_return false;
 }
 
 // One sendmmsg() for the batch's replies. A reply the kernel refuses is

@@ -46,7 +46,7 @@ class DatagramLoop final : public ReplySink {
   void shut();
   /// A reply of the batch being served. Loop thread.
   void queue(const Address& to, std::string_view data) override;
-  /// A worker took a job: a loop waiting for room looks again. Thread safe.
+  /// A blocking handler ended: a loop waiting for a place looks again. Thread safe.
   void room_made();
 
  private:

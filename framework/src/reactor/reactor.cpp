@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <asio/post.hpp>
+#include <stdexcept>
 #include <thread>
 
 #include "../handler_run.hpp"
@@ -50,6 +51,7 @@ class WholeJob final : public Job {
   }
   ~WholeJob() {
     run_.end();  // closes it, if it was never served
+    reactor_.places().release();
     reactor_.closed();
   }
   HandlerRun& handler_run() { return run_; }
@@ -66,8 +68,14 @@ class WholeJob final : public Job {
 
 }  // namespace
 
-Reactor::Reactor(BaseServer& server) : server_(server), workers_(server.options().threads) {
+Reactor::Reactor(BaseServer& server)
+    : server_(server),
+      places_(server.options().threads + server.options().max_queued),
+      workers_({server.options().threads, 0, std::chrono::milliseconds::max(), Workers::Wake::each},
+               [](Request&, bool) {}) {  // its tasks are jobs
   const ServerOptions& o = server.options();
+  if (o.threads == 0) throw std::invalid_argument("the reactor needs at least one worker thread");
+  if (o.max_queued == 0) throw std::invalid_argument("max_queued must be at least 1");
   const std::size_t n = o.loops ? o.loops : usable_cpus();
   loops_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<EventLoop>(o));
@@ -80,8 +88,8 @@ Reactor::Reactor(BaseServer& server) : server_(server), workers_(server.options(
       }
     }
   }
-  if (!datagram_loops_.empty())  // joined in close() before the datagram loops go
-    workers_.on_room([this] {
+  if (!datagram_loops_.empty())  // the workers are joined in close() before the datagram loops go
+    places_.on_room([this] {
       for (auto& d : datagram_loops_) d->room_made();
     });
   for (auto& loop : loops_) loop->start();
@@ -130,7 +138,13 @@ void Reactor::serve(Request request) {
     }
     kind = HandlerRun::kind_of(*made);
   }
-  if (kind == HandlerKind::blocking) return submit_whole(std::move(request), std::move(made));
+  if (kind == HandlerKind::blocking) {
+    // The pool's admission: the serving thread waits for a place (block), or refuses.
+    if (!places_.acquire(server_.options().overload,
+                         [this] { return ServerAccess::shutdown_requested(server_); }))
+      return ServerAccess::refuse(server_, request);
+    return submit_whole(std::move(request), std::move(made));
+  }
   StreamConnection::start(*this, std::move(request), kind, std::move(made));
 }
 
@@ -181,7 +195,7 @@ void Reactor::close(std::chrono::steady_clock::time_point deadline) {
     ServerAccess::close_active_connections(server_);
     wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   }
-  workers_.close();  // as the pool: a handler busy past the cut is waited for
+  workers_.close(std::chrono::steady_clock::now(), [] {});  // none is left to cut
   for (auto& d : datagram_loops_) d->shut();
   for (auto& loop : loops_) loop->stop();
   loop_threads_ = 0;
@@ -215,6 +229,7 @@ void ReactorCore::close(std::chrono::steady_clock::time_point deadline) {
 }
 std::size_t ReactorCore::loops() const { return reactor_->loop_count(); }
 std::size_t ReactorCore::workers() const { return reactor_->worker_count(); }
-std::size_t ReactorCore::queued() const { return reactor_->workers().waiting().load(); }
+std::size_t ReactorCore::queued() const { return reactor_->queued(); }
+void ReactorCore::interrupt() { reactor_->interrupt(); }
 
 }  // namespace switchboard::detail

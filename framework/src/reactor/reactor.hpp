@@ -2,8 +2,10 @@
 // Internal: the reactor behind ReactorMixIn (ReactorCore's state). The
 // serving thread accepts (BaseServer's loop, as for every policy) and hands
 // each connection over here; connections are spread over the loops round
-// robin; blocking-style handlers run on workers started on first use.
-// Datagram servers have their loops read the socket themselves, in batches.
+// robin; blocking handlers run on the worker engine (options().threads,
+// started on first use), admitted as the pool admits them: at most threads +
+// max_queued served or waiting. Datagram servers have their loops read the
+// socket themselves, in batches.
 
 #include <atomic>
 #include <chrono>
@@ -14,8 +16,9 @@
 #include <vector>
 
 #include "event_loop.hpp"
+#include "switchboard/detail/limit.hpp"
+#include "switchboard/detail/workers.hpp"
 #include "switchboard/handler.hpp"
-#include "workers.hpp"
 
 namespace switchboard::detail {
 
@@ -30,6 +33,8 @@ class Reactor {
 
   /// process_request(). Serving thread.
   void serve(Request request);
+  /// Wakes the serving thread if it waits for a worker's place. Thread safe.
+  void interrupt() { places_.interrupt(); }
   /// serve_until_shutdown() of a datagram server. Serving thread.
   void serve_datagrams();
   /// The loops stop reading datagrams (serve_datagrams() returns). Thread safe.
@@ -42,24 +47,30 @@ class Reactor {
   void close(std::chrono::steady_clock::time_point deadline);
 
   std::size_t loop_count() const { return loop_threads_.load(std::memory_order_relaxed); }
-  std::size_t worker_count() const { return workers_.started(); }
+  std::size_t worker_count() const { return workers_.threads(); }
+  std::size_t queued() const { return workers_.queued(); }
 
   // For the connections and datagram loops.
   BaseServer& server() { return server_; }
   EventLoop& next_loop();
   Workers& workers() { return workers_; }
+  /// Blocking handlers' places: a connection holds one for its life, a
+  /// datagram until its handler ends (restartable connections, parked
+  /// between requests, hold none).
+  Limit& places() { return places_; }
   /// A connection (or a datagram on a worker) starts / ends. Thread safe.
   void opened();
   void closed();
-  /// Hands `request` to a worker, served whole as the pool serves it, with
-  /// its handler if one was `made`. Never throws: a failure is reported and
-  /// closes the request.
+  /// Hands `request`, which holds one of places(), to a worker, served whole
+  /// as the pool serves it, with its handler if one was `made`. Never
+  /// throws: a failure is reported and closes the request.
   void submit_whole(Request request, std::unique_ptr<BaseRequestHandler> made) noexcept;
 
  private:
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
 
   BaseServer& server_;
+  Limit places_;
   Workers workers_;
   std::vector<std::unique_ptr<DatagramLoop>> datagram_loops_;  // outlive the loops' coroutines
   std::vector<std::unique_ptr<EventLoop>> loops_;

@@ -147,8 +147,7 @@ std::size_t StreamConnection::next_request(ActiveConnection& c, Socket& s, char*
   }
   // Parking costs an unwind (~50k instructions) and two hand-offs; while no
   // other connection waits for a worker, the next request may come first.
-  if (linger_ns_ > 0 && reactor_.workers().waiting().load() == 0 &&
-      readable_within(s.fd(), linger_ns_))
+  if (linger_ns_ > 0 && reactor_.workers().queued() == 0 && readable_within(s.fd(), linger_ns_))
     n = s.recv_nowait(into, size);
   if (n >= 0) return static_cast<std::size_t>(n);
   run_.park_thrown();

@@ -18,7 +18,7 @@
 #include "../connections.hpp"
 #include "../handler_run.hpp"
 #include "async_connection.hpp"
-#include "workers.hpp"
+#include "switchboard/detail/workers.hpp"
 
 namespace switchboard::detail {
 
