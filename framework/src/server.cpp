@@ -343,12 +343,11 @@ void BaseServer::server_close() {
 }
 
 void BaseServer::close_active_connections() {
-  {
-    std::lock_guard lock(serving_mutex_);
-    cut_ = true;
-    serving_done_.notify_all();
-  }
-  active_->cut_all();
+  active_
+      ->cut_all();  // first: a handler woken by wait_for_close_deadline() finds its connection cut
+  std::lock_guard lock(serving_mutex_);
+  cut_ = true;
+  serving_done_.notify_all();
 }
 
 bool BaseServer::wait_for_close_deadline(Seconds timeout) {

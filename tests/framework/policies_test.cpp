@@ -2,6 +2,8 @@
 // the threading cap, pruning of finished threads (CPython's
 // test_threads_reaped), and what server_close() does with requests in flight.
 
+#include <poll.h>
+
 #include <cerrno>
 #include <future>
 #include <string>
@@ -533,6 +535,97 @@ TEST(Pool, ServerCloseWaitsForADatagramReplyBeforeClosingTheSocket) {
   state->gate.open();
   EXPECT_EQ(c.recv(), "slow") << "the reply did not come from the server's socket";
   ASSERT_EQ(closing.wait_for(kLimit), std::future_status::ready);
+}
+
+}  // namespace
+}  // namespace sbt
+
+namespace sbt {
+namespace {
+
+// --- one admission limit: the pool and the reactor's blocking handlers ------------------
+
+template <class S>
+class BlockingPlaces : public ::testing::Test {};
+using PoolAndReactor = ::testing::Types<ThreadPoolTCPServer, switchboard::ReactorTCPServer>;
+TYPED_TEST_SUITE(BlockingPlaces, PoolAndReactor, ServerNames);
+
+// threads + max_queued blocking handlers are served or waiting; with
+// `refuse` the rest are refused at once and counted, and with two threads at
+// most two run.
+TYPED_TEST(BlockingPlaces, ThreadsPlusMaxQueuedAreServedOrWaitingAndTheRestRefused) {
+  constexpr int kClients = 7;
+  auto state = std::make_shared<GateState>();
+  ServerOptions options;
+  options.threads = 2;
+  options.max_queued = 2;
+  options.loops = 1;
+  options.overload = Overload::refuse;
+  TypeParam server(Address("127.0.0.1", 0), factory_of<Gated>(state), options);
+  ServeThread serving(server);
+  std::vector<Client> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(Client::stream(server.server_address()));
+    clients.back().send(line_of(i));
+    if (i < 2) {
+      ASSERT_TRUE(state->entered.wait_for(i + 1));  // both threads busy, in order
+    }
+  }
+  ASSERT_TRUE(wait_until([&] { return server.stats().total_requests == kClients; }));
+  for (int i = 4; i < kClients; ++i) {
+    const int e = clients[i].next_eof();  // a reset when its line was unread at the close
+    EXPECT_TRUE(e == 0 || e == ECONNRESET) << "client " << i << " was not refused: " << e;
+  }
+  EXPECT_EQ(server.stats().refused, static_cast<std::uint64_t>(kClients - 4));
+  EXPECT_EQ(server.stats().queued, 2u);
+  EXPECT_EQ(state->entered.get(), 2) << "more handlers ran than threads";
+  state->gate.open();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(clients[i].recv_line(), line_of(i));
+  ASSERT_TRUE(state->done.wait_for(4));
+  EXPECT_EQ(server.stats().max_active, 2u);
+  ASSERT_TRUE(serving.stop());
+}
+
+// block_on_close off: server_close() returns at once under every policy that
+// runs handlers beside the serving thread; the destructor waits for them.
+template <class S>
+class NoBlockOnClose : public ::testing::Test {};
+using Concurrent = ::testing::Types<ThreadingTCPServer, ThreadPoolTCPServer,
+                                    switchboard::ForkingTCPServer, switchboard::ReactorTCPServer>;
+TYPED_TEST_SUITE(NoBlockOnClose, Concurrent, ServerNames);
+
+struct SlowLine : StreamRequestHandler {
+  void handle() override {
+    const std::string line = rfile.readline();
+    wfile.write("started\n");
+    wfile.flush();
+    server().wait_for_close_deadline(Seconds{60});  // until the destructor's deadline
+    wfile.write(line);
+  }
+};
+
+TYPED_TEST(NoBlockOnClose, ServerCloseReturnsAtOnceAndTheDestructorWaits) {
+  ServerOptions options;
+  options.block_on_close = false;
+  options.close_timeout = Seconds{0.5};
+  auto server = std::make_unique<TypeParam>(Address("127.0.0.1", 0), handler<SlowLine>, options);
+  auto serving = std::make_unique<ServeThread>(*server);
+  Client c = Client::stream(server->server_address());
+  c.send("late\n");
+  ASSERT_EQ(c.recv_line(), "started\n");
+  ASSERT_TRUE(serving->stop());
+  auto closing = std::async(std::launch::async, [&] { server->server_close(); });
+  EXPECT_EQ(closing.wait_for(std::chrono::seconds(1)), std::future_status::ready)
+      << "server_close() waited for the handler";
+  pollfd open{c.fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&open, 1, 0), 0) << "server_close() ended the request in flight";
+  serving.reset();
+  auto destroying = std::async(std::launch::async, [&] { server.reset(); });
+  EXPECT_EQ(destroying.wait_for(kLimit), std::future_status::ready)
+      << "the destructor did not end the handler at its deadline";
+  const int e = c.next_eof();
+  EXPECT_TRUE(e == 0 || e == ECONNRESET)
+      << (e == -1 ? "the handler's line came after the cut" : "errno ") << e;
 }
 
 }  // namespace

@@ -87,15 +87,16 @@ class ReactorMixIn : public Server {
   ~ReactorMixIn() override {
     this->shutdown();
     ReactorMixIn::server_close();
+    core_.close(this->close_deadline());  // block_on_close off: the waiting is here
   }
 
-  /// Closes the socket, ends idle connections at once, lets the others finish
-  /// until the close deadline (at once without block_on_close), cuts what
-  /// remains, and joins the workers and loops. Idempotent. Not from a handler.
+  /// Closes the socket and ends idle connections at once; with
+  /// block_on_close (the default) lets the others finish until the close
+  /// deadline, cuts what remains and joins the workers and loops; without,
+  /// returns at once and the destructor does that. Not from a handler.
   void server_close() override {
     Server::server_close();
-    core_.close(this->options().block_on_close ? this->close_deadline()
-                                               : std::chrono::steady_clock::now());
+    if (this->options().block_on_close) core_.close(this->close_deadline());
   }
   /// Event-loop threads. Thread safe.
   std::size_t loops() const { return core_.loops(); }
