@@ -69,6 +69,10 @@ void DatagramRequestHandler::setup() {
   wfile = StreamWriter(nullptr);
 }
 
+void DatagramRequestHandler::send_to(std::string_view data, const Address& to) {
+  send_datagram(*request().reply_socket, data, to, server().options().write_timeout);
+}
+
 void DatagramRequestHandler::finish() {
   if (!wfile.written()) return;
   if (sink_) return sink_->queue(client_address(), wfile.buffer());

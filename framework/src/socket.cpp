@@ -143,6 +143,15 @@ void Socket::send_all(std::string_view data) {
   }
 }
 
+void Socket::send_to(std::string_view data, const Address& to) const {
+  for (;;) {
+    if (::sendto(fd_, data.data(), data.size(), MSG_NOSIGNAL, to.data(), to.size()) >= 0) return;
+    if (errno == EINTR) continue;
+    if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_nonblocking(fd_, POLLOUT)) continue;
+    throw_errno(errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno, "sendto");
+  }
+}
+
 Address Socket::local_address() const {
   sockaddr_storage storage{};
   socklen_t len = sizeof storage;

@@ -72,6 +72,10 @@ class DatagramRequestHandler : public BaseRequestHandler {
   void setup() override;
   void finish() override;
   const std::string& packet() const { return request().packet; }
+  /// Sends a datagram of its own, now, from the server's socket (Python's
+  /// socket.sendto()): to the client, or anywhere. Waits for room up to
+  /// options().write_timeout. Throws std::system_error.
+  void send_to(std::string_view data, const Address& to);
 
   StreamReader rfile;
   StreamWriter wfile;

@@ -52,6 +52,10 @@ class Socket {
   /// (a vanished peer is EPIPE, never SIGPIPE).
   void send_all(std::string_view data);
 
+  /// Sends one datagram to `to` (MSG_NOSIGNAL), waiting within the write
+  /// timeout for room. Throws std::system_error.
+  void send_to(std::string_view data, const Address& to) const;
+
   /// The address this socket is bound to.
   Address local_address() const;
   /// Sets an int-valued option. Throws std::system_error.

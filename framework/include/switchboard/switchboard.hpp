@@ -3,6 +3,7 @@
 // need Asio, are in switchboard/coroutine.hpp.)
 
 #include "switchboard/address.hpp"
+#include "switchboard/client.hpp"
 #include "switchboard/forking.hpp"
 #include "switchboard/handler.hpp"
 #include "switchboard/make_server.hpp"
