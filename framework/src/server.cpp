@@ -56,7 +56,11 @@ BaseServer::BaseServer(Address address, int socket_type, HandlerFactory factory,
   if (address_.family() == AF_UNSPEC) throw std::invalid_argument("server needs an address");
   wake_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_) throw_errno("eventfd");
-  bind_and_activate();  // server_socket.cpp
+  *socket_ = Socket::open(address_.family(), socket_type | SOCK_NONBLOCK);
+  if (options_.bind_and_activate) {  // the bases', as Python's constructor calls them
+    BaseServer::server_bind();
+    BaseServer::server_activate();
+  }
 }
 
 BaseServer::~BaseServer() {
@@ -94,6 +98,8 @@ ServerStats BaseServer::stats() const {
 // --- serving -----------------------------------------------------------------
 
 void BaseServer::serve_forever() {
+  if (!activated_)
+    throw std::logic_error("serve_forever() before server_bind() and server_activate()");
   {
     std::lock_guard lock(serving_mutex_);
     serving_ = true;
@@ -144,6 +150,8 @@ void BaseServer::serve_accepted() {
 }
 
 void BaseServer::handle_request() {
+  if (!activated_)
+    throw std::logic_error("handle_request() before server_bind() and server_activate()");
   const double seconds = options_.request_timeout.count();
   const int timeout_ms = seconds > 0 ? static_cast<int>(seconds * 1000) : -1;
   if (!wait_ready(timeout_ms)) {

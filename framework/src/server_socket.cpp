@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 
@@ -55,9 +56,11 @@ void drop_new_connects(int fd) noexcept {
 
 }  // namespace
 
-void BaseServer::bind_and_activate() {
-  // server_bind(): options first, so they hold from the first connection.
-  *socket_ = Socket::open(address_.family(), socket_type_ | SOCK_NONBLOCK);
+// server_bind(): options first, so they hold from the first connection.
+void BaseServer::server_bind() {
+  std::lock_guard lock(socket_mutex_);
+  if (bound_)
+    throw std::logic_error("server_bind(): " + address_.to_string() + " is bound already");
   Socket& s = *socket_;
   if (address_.is_unix()) {
     prepare_unix_path(address_, socket_type_, options_.replace_stale_unix_path);
@@ -79,13 +82,18 @@ void BaseServer::bind_and_activate() {
   }
   address_ = s.local_address();
   if (address_.is_unix() && address_.path().empty()) address_ = Address::unix_path(created_path_);
+  bound_ = true;
+}
 
-  // server_activate()
-  if (socket_type_ == SOCK_STREAM && ::listen(s.fd(), options_.backlog) < 0) {
+void BaseServer::server_activate() {
+  std::lock_guard lock(socket_mutex_);
+  if (!bound_) throw std::logic_error("server_activate() before server_bind()");
+  if (socket_type_ == SOCK_STREAM && ::listen(socket_->fd(), options_.backlog) < 0) {
     const int err = errno;
     if (!created_path_.empty()) ::unlink(created_path_.c_str());  // just made: ours
     throw std::system_error(err, std::generic_category(), "listen " + address_.to_string());
   }
+  activated_ = true;
 }
 
 // The drain's stop of new connects, from any thread. A connection the kernel

@@ -549,3 +549,48 @@ TEST(Accept, OutOfDescriptorsRefusesAtOnceAndRecovers) {
 
 }  // namespace
 }  // namespace sbt
+
+namespace sbt {
+namespace {
+
+// Python's bind_and_activate=False: the caller binds and activates, and an
+// override of server_bind() sets a socket option of its own before the bind.
+template <class S>
+class BindHooks : public ::testing::Test {};
+TYPED_TEST_SUITE(BindHooks, AllServers, ServerNames);
+
+template <class S>
+struct KeepAlive : S {
+  using S::S;
+  void server_bind() override {
+    this->socket().set_option(SOL_SOCKET, SO_KEEPALIVE, 1);  // before the bind, as a user would
+    S::server_bind();
+    bound = true;
+  }
+  bool bound = false;
+};
+
+TYPED_TEST(BindHooks, ServerBindAndActivateAreHooksTheCallerRuns) {
+  using S = TypeParam;
+  TempDir dir;
+  ServerOptions options;
+  options.bind_and_activate = false;
+  KeepAlive<S> server(bind_arg<S>(dir), handler<LineEcho<HandlerBaseFor<S>>>, options);
+  EXPECT_FALSE(server.bound);
+  EXPECT_THROW(server.serve_forever(), std::logic_error) << "served before it was bound";
+  EXPECT_THROW(server.server_activate(), std::logic_error);
+  server.server_bind();
+  server.server_activate();
+  EXPECT_TRUE(server.bound);
+  int keepalive = 0;
+  socklen_t len = sizeof keepalive;
+  ASSERT_EQ(::getsockopt(server.socket().fd(), SOL_SOCKET, SO_KEEPALIVE, &keepalive, &len), 0);
+  EXPECT_EQ(keepalive, 1);
+  EXPECT_THROW(server.server_bind(), std::logic_error) << "bound twice";
+  ServeThread serving(server);
+  EXPECT_EQ(roundtrip(server, dir), "hello world\n");
+  ASSERT_TRUE(serving.stop());
+}
+
+}  // namespace
+}  // namespace sbt

@@ -19,6 +19,10 @@ enum class Overload {
 
 struct ServerOptions {
   // The listening socket.
+  /// The constructor binds and listens; false: the caller calls server_bind()
+  /// and server_activate() (an override may set socket options first), as
+  /// Python's bind_and_activate=False.
+  bool bind_and_activate = true;
   int backlog = SOMAXCONN;    ///< listen() backlog (Python's 5 is far too small)
   bool reuse_address = true;  ///< SO_REUSEADDR on TCP listeners (restart while in TIME_WAIT)
   bool reuse_port = false;    ///< SO_REUSEPORT, for several servers on one port

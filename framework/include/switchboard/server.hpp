@@ -75,6 +75,15 @@ class BaseServer {
   /// returned (at once from a handler on the serving thread). Follow it with
   /// server_close(), which waits for the policy's requests within the same deadline.
   void drain();
+  /// Binds the socket to the server's address, after the options that must
+  /// come first (SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY; a stale Unix socket
+  /// file is replaced). The constructor calls it unless
+  /// options().bind_and_activate is false: then call it (and
+  /// server_activate()) yourself, and an override may set options of its own
+  /// on socket() first. Throws std::system_error naming the address.
+  virtual void server_bind();
+  /// Listens (streams; backlog from options()). After server_bind().
+  virtual void server_activate();
   /// Stops serving requests and releases the socket (and the Unix path this
   /// server created); idle connections end now, and policies wait for what
   /// they started until the close deadline, then force it. Idempotent.
@@ -91,6 +100,7 @@ class BaseServer {
   /// The listening (stream) or serving (datagram) socket; closed by server_close()
   /// (a datagram socket once no reply is still being sent on it).
   const Socket& socket() const { return *socket_; }
+  Socket& socket() { return *socket_; }
   /// SOCK_STREAM or SOCK_DGRAM.
   int socket_type() const { return socket_type_; }
   /// The factory of this server's handlers. Thread safe.
@@ -105,8 +115,9 @@ class BaseServer {
   bool wait_for_close_deadline(Seconds timeout);
 
  protected:
-  /// Binds and listens (streams) at once; throws std::system_error naming the
-  /// address (EADDRINUSE, EACCES, ...) and leaks nothing when it does.
+  /// Binds and listens (streams) at once (see server_bind()); throws
+  /// std::system_error naming the address (EADDRINUSE, EACCES, ...) and
+  /// leaks nothing when it does.
   BaseServer(Address address, int socket_type, HandlerFactory factory, ServerOptions options);
 
   // The lifecycle hooks, in the order they run.
@@ -190,8 +201,7 @@ class BaseServer {
   friend class detail::HandlerRun;     // the one handler run: finish_request() and what follows
   friend struct detail::ServerAccess;  // the reactor's loops (framework/src/reactor/)
 
-  void bind_and_activate();  // server_socket.cpp, as the three below
-  void stop_accepting() noexcept;
+  void stop_accepting() noexcept;  // server_socket.cpp, as the two below
   void close_listener() noexcept;
   void remove_unix_path() noexcept;
   void request_stop() noexcept;
@@ -219,6 +229,8 @@ class BaseServer {
   std::mutex socket_mutex_;                 // drain() may take connects while server_close() closes
   std::deque<Request> accepted_;            // taken by the drain from the backlog, to be served
   std::atomic<bool> socket_closed_{false};  // server_close() ran (a datagram socket may stay open)
+  bool bound_ = false;                      // server_bind() ran
+  bool activated_ = false;                  // server_activate() ran: serving may begin
   std::mutex serving_mutex_;
   std::condition_variable serving_done_;
   bool serving_ = false;

@@ -79,17 +79,11 @@ Reactor::Reactor(BaseServer& server)
   const std::size_t n = o.loops ? o.loops : usable_cpus();
   loops_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<EventLoop>(o));
-  if (server.socket_type() == SOCK_DGRAM && server.socket()) {
+  if (server.socket_type() == SOCK_DGRAM && server.socket())
     datagram_loops_.push_back(std::make_unique<DatagramLoop>(*this, *loops_[0], server.socket()));
-    if (o.socket_per_loop && server.server_address().is_ip()) {
-      for (std::size_t i = 1; i < n; ++i) {
-        Socket s = reuse_port_socket(server.server_address(), o);
-        datagram_loops_.push_back(std::make_unique<DatagramLoop>(*this, *loops_[i], s));
-      }
-    }
-  }
   if (!datagram_loops_.empty())  // the workers are joined in close() before the datagram loops go
     places_.on_room([this] {
+      std::lock_guard lock(receiving_mutex_);
       for (auto& d : datagram_loops_) d->room_made();
     });
   for (auto& loop : loops_) loop->start();
@@ -163,6 +157,15 @@ void Reactor::serve_datagrams() {
   {
     std::lock_guard lock(receiving_mutex_);
     if (closed_.load()) return;
+    // socket_per_loop: the other loops' sockets join the port once it is
+    // bound (the server may have been made with bind_and_activate off).
+    const ServerOptions& o = server_.options();
+    if (o.socket_per_loop && server_.server_address().is_ip() && datagram_loops_.size() == 1) {
+      for (std::size_t i = 1; i < loops_.size(); ++i) {
+        Socket s = reuse_port_socket(server_.server_address(), o);
+        datagram_loops_.push_back(std::make_unique<DatagramLoop>(*this, *loops_[i], s));
+      }
+    }
     for (auto& d : datagram_loops_) d->start();
     receiving_ = true;
   }

@@ -80,7 +80,7 @@ class Reactor {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::size_t live_ = 0;        // connections and datagram jobs not yet ended
-  std::mutex receiving_mutex_;  // receiving_; and loops_ while drain_loops() posts to them
+  std::mutex receiving_mutex_;  // receiving_, datagram_loops_; loops_ while drain_loops() posts
   bool receiving_ = false;      // the datagram loops read the socket
 };
 
