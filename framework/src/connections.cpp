@@ -99,13 +99,15 @@ void ActiveSet::shutdown_idle() {
   }
 }
 
-void ActiveSet::cut_all() {
+std::size_t ActiveSet::cut_all() {
   std::lock_guard lock(mutex_);
+  std::size_t cut = 0;
   for (auto* n = head_.next; n != &head_; n = n->next) {
-    if (n->fd < 0) continue;
-    n->cut.store(true);
+    if (n->fd < 0 || n->cut.exchange(true)) continue;
     ::shutdown(n->fd, SHUT_RDWR);
+    ++cut;
   }
+  return cut;
 }
 
 }  // namespace switchboard::detail

@@ -90,8 +90,8 @@ class ActiveSet {
   void shutdown_idle();
   /// The close deadline: every connection is marked cut and shut down, so
   /// that blocked reads and writes fail now and no reader takes the cut for
-  /// the client's end.
-  void cut_all();
+  /// the client's end. Returns how many it cut.
+  std::size_t cut_all();
 
  private:
   mutable std::mutex mutex_;

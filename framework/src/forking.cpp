@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "connections.hpp"
+#include "counters.hpp"
 #include "switchboard/socket.hpp"
 
 namespace switchboard::detail {
@@ -46,7 +47,7 @@ class DrainFromParent final : public RequestBoundary {
 // One reaper thread polls a pidfd per child (and an eventfd for news), so a
 // child is reaped as it exits and no other process's child is ever touched.
 struct ChildProcesses::State {
-  explicit State(std::size_t max_children) : places(max_children) {}
+  State(std::size_t max_children, Counters* c) : places(max_children), counters(c) {}
 
   struct Child {
     pid_t pid;
@@ -109,6 +110,7 @@ struct ChildProcesses::State {
   Socket drain{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
   DrainFromParent in_child{drain.fd()};
   Limit places;  // max_children: one per child, from admit() until it is reaped
+  Counters* counters;
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<Child> children;
@@ -117,8 +119,8 @@ struct ChildProcesses::State {
   std::thread reaper;
 };
 
-ChildProcesses::ChildProcesses(std::size_t max_children)
-    : state_(std::make_unique<State>(max_children)) {
+ChildProcesses::ChildProcesses(std::size_t max_children, Counters* counters)
+    : state_(std::make_unique<State>(max_children, counters)) {
   if (!state_->wake || !state_->drain) throw_errno("eventfd");
   Socket self(pidfd_open(::getpid()));
   if (!self) throw_errno("the forking policy needs pidfd_open (Linux 5.3 or later)");
@@ -200,7 +202,10 @@ void ChildProcesses::close(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(s.mutex);
   if (!s.reaper.joinable()) return;
   if (!s.changed.wait_until(lock, deadline, [&] { return s.children.empty(); })) {
-    for (auto& c : s.children) pidfd_send_signal(c.pidfd.fd(), SIGKILL);
+    for (auto& c : s.children) {
+      if (pidfd_send_signal(c.pidfd.fd(), SIGKILL) == 0 && c.connection && s.counters)
+        Counters::bump(s.counters->cut);
+    }
     s.changed.wait(lock, [&] { return s.children.empty(); });
   }
   s.stopping = true;

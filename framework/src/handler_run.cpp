@@ -126,7 +126,7 @@ void HandlerRun::done() noexcept {
   }
   handler_.reset();  // the handler goes before its connection closes
   if (request_.entry && request_.entry->cut.load()) {
-    Counters::bump(server_.counters_->cut);  // the server's doing, not the handler's
+    // The server's doing, not the handler's: counted when it was cut.
   } else if (error_) {
     report(server_, request_, error_);
   }

@@ -255,7 +255,8 @@ void BaseServer::handle_error(const Request& request) {
 void BaseServer::refuse_request(Request&) {}
 
 void BaseServer::cut_unserved(Request& request) noexcept {
-  if (request.connection) detail::Counters::bump(counters_->cut);
+  if (request.connection && !(request.entry && request.entry->cut.load()))
+    detail::Counters::bump(counters_->cut);  // not counted yet: it had no place among the open
   try {
     shutdown_request(request);
   } catch (...) {
@@ -351,8 +352,10 @@ void BaseServer::server_close() {
 }
 
 void BaseServer::close_active_connections() {
-  active_
-      ->cut_all();  // first: a handler woken by wait_for_close_deadline() finds its connection cut
+  // Counted as they are cut (a handler that ignores the cut may never end),
+  // and first: a handler woken by wait_for_close_deadline() finds its
+  // connection cut.
+  counters_->cut.fetch_add(active_->cut_all(), std::memory_order_relaxed);
   std::lock_guard lock(serving_mutex_);
   cut_ = true;
   serving_done_.notify_all();

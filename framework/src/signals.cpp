@@ -67,10 +67,15 @@ struct StopOnSignals::State {
   Socket wake{::eventfd(0, EFD_CLOEXEC)};
   std::map<int, struct sigaction> previous;
   std::atomic<bool> closing{false};
+  OnDrain on_drain;
   std::thread watcher;
 };
 
 StopOnSignals::StopOnSignals(BaseServer& server, std::initializer_list<int> signals)
+    : StopOnSignals(server, nullptr, signals) {}
+
+StopOnSignals::StopOnSignals(BaseServer& server, OnDrain on_drain,
+                             std::initializer_list<int> signals)
     : state_(std::make_unique<State>()) {
   if (!state_->wake) throw_errno("eventfd");
   int expected = -1;
@@ -90,6 +95,7 @@ StopOnSignals::StopOnSignals(BaseServer& server, std::initializer_list<int> sign
   sigset_t mine;
   sigemptyset(&mine);
   for (int sig : signals) sigaddset(&mine, sig);
+  state_->on_drain = std::move(on_drain);
   state_->watcher = std::thread([this, &server, fd = state_->wake.fd(), mine] {
     // Taken here even when the serving threads block them (see signals.hpp).
     // It stays until the destructor, so that the second signal finds it.
@@ -104,8 +110,14 @@ StopOnSignals::StopOnSignals(BaseServer& server, std::initializer_list<int> sign
       std::uint64_t n = 0;
       if (ready > 0 && ::read(fd, &n, sizeof n) < 0 && errno == EINTR) continue;
       if (state_->closing.load()) return;
-      if (!drained && g_first_signal.load() != 0) {
+      if (const int sig = g_first_signal.load(); !drained && sig != 0) {
         drained = true;
+        if (state_->on_drain) {
+          try {
+            state_->on_drain(sig);
+          } catch (...) {  // the drain matters more than what was to be said of it
+          }
+        }
         server.drain();
       }
     }

@@ -29,7 +29,8 @@ void TimestampStreamHandler::handle() {
     for (std::string line = rfile.readline(); !line.empty(); line = rfile.readline())
       wfile.write(timestamped(line));
   } catch (const LineTooLong&) {
-    // As for echo: an over-long line ends the connection quietly.
+    // An abusive or confused client: drop the connection, not the server's
+    // composure (no error report). finish() still sends the replies before it.
   }
 }
 

@@ -4,8 +4,10 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cmath>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -13,12 +15,27 @@
 #include <stdexcept>
 #include <string>
 
+#include "drain_watch.hpp"
 #include "stats_printer.hpp"
 #include "switchboard/make_server.hpp"
 #include "switchboard/signals.hpp"
 
 namespace switchboard::samples {
 namespace {
+
+// The ranges of the count flags: what a real server could want, and no more
+// than the machine can give without a confusing failure (a million threads
+// made one by one, a size that wraps, a vector that cannot be reserved).
+constexpr std::uint64_t kMaxThreads = 4096;
+constexpr std::uint64_t kMaxLoops = 1024;
+constexpr std::uint64_t kMaxChildren = 4096;
+constexpr std::uint64_t kMaxQueued = 1'000'000;
+constexpr std::uint64_t kMaxConnections = 1'000'000;
+constexpr std::uint64_t kMaxLine = 64 << 20;
+constexpr std::uint64_t kMaxDatagram = 16 << 20;  // the server allocates this much up front
+// Long enough for any timeout a server wants (0 is "never"), short enough
+// that a deadline computed from it cannot overflow the clock.
+constexpr double kMaxSeconds = 1'000'000;
 
 struct Flags {
   std::string proto = "tcp";
@@ -27,6 +44,8 @@ struct Flags {
   std::string path;
   std::string policy = "threading";
   std::size_t threads = 0;  // 0: the policy's default
+  std::size_t loops = ServerOptions{}.loops;
+  std::size_t max_children = ServerOptions{}.max_children;
   std::size_t max_queued = ServerOptions{}.max_queued;
   std::size_t max_connections = ServerOptions{}.max_connections;
   std::string overload = "block";
@@ -39,20 +58,25 @@ struct Flags {
   double stats_interval = 0;
 };
 
-// Whole numbers: CLI11's own check would let "-1" through a size_t as a huge number.
-CLI::Option* count_flag(CLI::App& app, const char* name, std::size_t& value, const char* help,
-                        bool zero_allowed = false, bool show_default = true) {
+// A whole number in [min, max]. CLI11's own conversion would let "-1" through
+// a size_t as a huge number and saturate one too long, so the text is checked first.
+CLI::Option* count_flag(CLI::App& app, const char* name, std::size_t& value,
+                        const std::string& help, std::uint64_t min, std::uint64_t max,
+                        bool show_default = true) {
   CLI::Option* option = app.add_option(name, value, help);
   if (show_default) option->capture_default_str();
+  const std::string range = std::to_string(min) + " to " + std::to_string(max);
   return option->check(CLI::Validator(
-      [zero_allowed](const std::string& text) -> std::string {
-        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
-          return "expected a whole number, got '" + text + "'";
-        if (!zero_allowed && text.find_first_not_of('0') == std::string::npos)
-          return "must be at least 1";
+      [min, max, range](const std::string& text) -> std::string {
+        std::uint64_t n = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, n);
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
+            ec != std::errc{} || ptr != end || n < min || n > max)
+          return "expected a whole number from " + range + ", got '" + text + "'";
         return {};
       },
-      "N", "count"));
+      "N in [" + std::to_string(min) + " - " + std::to_string(max) + "]", "count"));
 }
 
 // Out of descriptors is the first limit a busy server meets: take what the
@@ -71,18 +95,41 @@ CLI::Option* seconds_flag(CLI::App& app, const char* name, double& value, const 
           [](const std::string& text) -> std::string {
             char* end = nullptr;
             const double seconds = std::strtod(text.c_str(), &end);
-            if (text.empty() || *end != '\0' || !std::isfinite(seconds) || seconds < 0)
-              return "expected seconds >= 0, got '" + text + "'";
+            if (text.empty() || *end != '\0' || !std::isfinite(seconds) || seconds < 0 ||
+                seconds > kMaxSeconds)
+              return "expected seconds from 0 to " + std::to_string(std::lround(kMaxSeconds)) +
+                     ", got '" + text + "'";
             return {};
           },
           "SECONDS", "seconds"))
       ->capture_default_str();
 }
 
+// Blocked from the start, SIGINT and SIGTERM wait for StopOnSignals' watcher,
+// which alone unblocks them: one that comes while the server starts drains it
+// (exit 0) instead of ending the process by the default action. Inherited by
+// every thread (and child) the server starts, so none reaches a handler in recv().
+void block_stop_signals() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+}
+
 ServerOptions to_options(const Flags& f, Policy policy) {
   ServerOptions o;
-  // --threads: the reactor's event loops; the pool's workers.
-  if (f.threads != 0) (policy == Policy::reactor ? o.loops : o.threads) = f.threads;
+  // --threads: the threads that run blocking handlers, whatever the policy
+  // calls them (serial and forking have none).
+  if (f.threads != 0) {
+    if (policy == Policy::threading) {
+      o.max_threads = f.threads;
+    } else if (policy == Policy::pool || policy == Policy::reactor) {
+      o.threads = f.threads;
+    }
+  }
+  o.loops = f.loops;
+  o.max_children = f.max_children;
   o.max_queued = f.max_queued;
   if (f.overload == "block") {
     o.overload = Overload::block;
@@ -98,10 +145,6 @@ ServerOptions to_options(const Flags& f, Policy policy) {
   o.write_timeout = Seconds(f.write_timeout);
   o.first_request_timeout = Seconds(f.first_request_timeout);
   o.close_timeout = Seconds(f.drain_timeout);
-  constexpr std::size_t largest_datagram = 16 << 20;  // the server allocates this much up front
-  if (f.max_datagram > largest_datagram)
-    throw std::invalid_argument("--max-datagram: at most " + std::to_string(largest_datagram) +
-                                " bytes");
   o.max_datagram = f.max_datagram;
   return o;
 }
@@ -117,6 +160,7 @@ Address to_address(const Flags& f, Transport transport) {
 }  // namespace
 
 int run_server(int argc, char** argv, std::string_view description, SampleHandlers handlers) {
+  block_stop_signals();  // first: a signal may come as soon as the process exists
   const std::string name =
       argc > 0 ? std::filesystem::path(argv[0]).filename().string() : std::string("server");
   Flags f;
@@ -131,14 +175,20 @@ int run_server(int argc, char** argv, std::string_view description, SampleHandle
   app.add_option("--policy", f.policy, "serial, threading, pool, forking or reactor")
       ->capture_default_str();
   count_flag(app, "--threads", f.threads,
-             "pool: worker threads (default 16); reactor: event loops (default one per CPU)", false,
-             false);
-  count_flag(app, "--max-queued", f.max_queued, "pool: connections waiting for a worker");
+             "threads that run blocking handlers: pool and reactor workers (default 16), "
+             "threading's cap (default none)",
+             1, kMaxThreads, false);
+  count_flag(app, "--loops", f.loops, "reactor: event loops; 0 = one per CPU", 0, kMaxLoops);
+  count_flag(app, "--max-children", f.max_children, "forking: child processes at once", 1,
+             kMaxChildren);
+  count_flag(app, "--max-queued", f.max_queued,
+             "pool and reactor: connections waiting for a worker", 1, kMaxQueued);
   count_flag(app, "--max-connections", f.max_connections,
-             "open connections, queued ones included; 0 = no limit", true);
+             "open connections, queued ones included; 0 = no limit", 0, kMaxConnections);
   app.add_option("--overload", f.overload, "at a limit: block (back-pressure) or refuse")
       ->capture_default_str();
-  count_flag(app, "--max-line", f.max_line, "longest line, counting its newline");
+  if (handlers.reads_lines)
+    count_flag(app, "--max-line", f.max_line, "longest line, counting its newline", 1, kMaxLine);
   seconds_flag(app, "--idle-timeout", f.idle_timeout,
                "close a connection silent this long; 0 = never");
   seconds_flag(app, "--write-timeout", f.write_timeout,
@@ -146,8 +196,10 @@ int run_server(int argc, char** argv, std::string_view description, SampleHandle
   seconds_flag(app, "--first-request-timeout", f.first_request_timeout,
                "close a connection whose first request is not complete by then; 0 = never");
   seconds_flag(app, "--drain-timeout", f.drain_timeout,
-               "on SIGINT/SIGTERM, how long requests in flight may finish");
-  count_flag(app, "--max-datagram", f.max_datagram, "larger datagrams are dropped");
+               "on SIGINT/SIGTERM, how long requests in flight may finish; then the rest "
+               "are cut and the process exits 0");
+  count_flag(app, "--max-datagram", f.max_datagram, "larger datagrams are dropped", 1,
+             kMaxDatagram);
   seconds_flag(app, "--stats-interval", f.stats_interval,
                "print the counters on stderr this often; 0 = never");
 
@@ -166,13 +218,6 @@ int run_server(int argc, char** argv, std::string_view description, SampleHandle
     const Policy policy = parse_policy(f.policy);
     ServerOptions options = to_options(f, policy);
     const Address address = to_address(f, transport);
-    // Inherited by every thread (and child) the server starts: SIGINT and
-    // SIGTERM reach StopOnSignals' watcher only, never a handler in recv().
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     const bool reactor = policy == Policy::reactor;
     HandlerFactory factory =
         is_stream(transport)
@@ -180,12 +225,15 @@ int run_server(int argc, char** argv, std::string_view description, SampleHandle
             : (reactor && handlers.reactor_datagram ? handlers.reactor_datagram
                                                     : handlers.datagram);
     auto server = make_server(transport, policy, address, std::move(factory), std::move(options));
+    // Before StopOnSignals, whose watcher may call it, and destroyed after it.
+    DrainWatch drain(*server, Seconds(f.drain_timeout));
     // Installed before the listening line, so that whoever reads it may signal at once.
-    StopOnSignals stop(*server);
+    StopOnSignals stop(*server, [&drain](int) { drain.began(); });
     StatsPrinter stats(*server, Seconds(f.stats_interval));
     std::cout << "listening on " << server->url() << std::endl;
     server->serve_forever();
     server->server_close();  // refuses new work now, drains up to --drain-timeout
+    drain.closed();
     return 0;
   } catch (const std::invalid_argument& e) {
     std::cerr << name << ": " << e.what() << '\n';

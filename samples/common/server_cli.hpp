@@ -1,5 +1,5 @@
 #pragma once
-// What every sample server shares: its flags (DESIGN.md's sample contract),
+// What every sample server shares: its flags (the README's samples section),
 // the "listening on URL" line, and a clean stop on SIGINT/SIGTERM.
 
 #include <string_view>
@@ -16,14 +16,17 @@ struct SampleHandlers {
   HandlerFactory datagram;          ///< udp, unix-dgram
   HandlerFactory reactor_stream;    ///< --policy reactor, tcp and unix (else `stream`)
   HandlerFactory reactor_datagram;  ///< --policy reactor, udp and unix-dgram (else `datagram`)
+  /// The stream handlers read lines (readline()), so the sample offers
+  /// --max-line; a handler of bytes (echo) has no line to bound.
+  bool reads_lines = true;
 };
 
 /// Parses the common server flags, builds the server for the chosen transport
 /// and policy with the matching handlers, prints "listening on URL", serves
 /// until SIGINT/SIGTERM, drains and returns main()'s exit status. Errors are
-/// one line on stderr and a non-zero status.
+/// one line on stderr and a non-zero status (2 for bad flags).
 int run_server(int argc, char** argv, std::string_view description, SampleHandlers handlers);
-/// run_server() with the same handlers under every policy.
+/// run_server() with the same line handlers under every policy.
 inline int run_server(int argc, char** argv, std::string_view description, HandlerFactory stream,
                       HandlerFactory datagram) {
   return run_server(argc, argv, description,

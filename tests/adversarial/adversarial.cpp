@@ -144,4 +144,27 @@ std::string echo_check(const Listening& l, const TempDir& dir, Duration timeout)
   }
 }
 
+double ms_until_refused(const Listening& l, Duration timeout, Crowd* crowd) {
+  const auto began = Clock::now();
+  const Deadline deadline(timeout);
+  while (!deadline.expired()) {
+    // A short connect timeout: a probe whose SYN meets a TIME_WAIT of the same
+    // ports waits a second for its retransmission, and a fresh probe need not.
+    try {
+      Client probe = l.scheme == "unix" ? Client::unix_stream(l.path, 100ms)
+                                        : Client::tcp(l.host, l.port, 100ms);
+    } catch (const std::system_error& e) {
+      if (e.code() == std::errc::connection_refused ||
+          e.code() == std::errc::no_such_file_or_directory)
+        return ms_between(began, Clock::now());
+    }
+    if (crowd) {
+      crowd->drive_for(2ms);
+    } else {
+      ::poll(nullptr, 0, 2);  // a breath between probes; the deadline bounds the loop
+    }
+  }
+  return -1;
+}
+
 }  // namespace switchboard::test

@@ -113,6 +113,12 @@ Client client_of(const Listening& l, const TempDir& dir, const std::string& name
 /// One line sent, the same line back, on a fresh connection; "" on success, else what went wrong.
 std::string echo_check(const Listening& l, const TempDir& dir, Duration timeout = kTimeout);
 
+/// Milliseconds from now until a connect to the stream server `l` is refused
+/// (its listener closed; ENOENT too for a Unix server that removed its file);
+/// negative if it never was within `timeout`. Between probes it drives
+/// `crowd`, if given, so that what its clients see is timed too.
+double ms_until_refused(const Listening& l, Duration timeout, Crowd* crowd = nullptr);
+
 // --- parameters ----------------------------------------------------------------
 
 inline const std::vector<std::string> kStreamTransports = {"tcp", "unix"};

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ enum class Ending {
   closed,          ///< the test closed it (close() or abort())
 };
 const char* to_string(Ending ending);
+/// For GoogleTest's messages: the name, not the bytes.
+inline void PrintTo(Ending ending, std::ostream* os) { *os << to_string(ending); }
 
 struct Peer {
   UniqueFd fd;

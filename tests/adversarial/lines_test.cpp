@@ -1,6 +1,7 @@
 // Abusive and awkward streams: a 10 MB line without a newline, slowloris
-// clients that send a byte now and then, and clients that half-close with a
-// lot still to be echoed.
+// clients that send a byte now and then (against fault_server, which reads
+// lines: echo_server answers bytes at once), and clients that half-close with
+// a lot still to be echoed.
 
 #include <cstdio>
 #include <tuple>
@@ -19,7 +20,7 @@ class HugeLine : public TransportPolicyTest {};
 TEST_P(HugeLine, EndsTheConnectionWithoutEchoingOrBufferingIt) {
   const std::size_t clients = sized(4, 16);
   const std::size_t line_bytes = 10 << 20;
-  Server server = start_with(kEchoServer);
+  Server server = start_with(kFaultServer);
   ASSERT_EQ(echo_check(server.at(), dir), "");
   const std::size_t rss_before = rss_kib(server.pid());
 
@@ -70,8 +71,8 @@ class Slowloris : public TransportPolicyTest {};
 TEST_P(Slowloris, SilentClientsAreClosedAndProgressResetsTheTimeout) {
   const std::size_t slow = sized(8, 64);
   constexpr auto kIdle = 500ms;  // five times the trickle's gaps: a busy machine keeps it alive
-  Server server = start_with(kEchoServer, {"--idle-timeout", "0.5", "--threads",
-                                           std::to_string(slow + 4), "--stats-interval", "0.1"});
+  Server server = start_with(kFaultServer, {"--idle-timeout", "0.5", "--threads",
+                                            std::to_string(slow + 4), "--stats-interval", "0.1"});
 
   Crowd crowd(server.at());
   crowd.connect(slow);
@@ -129,8 +130,8 @@ TEST_P(Slowloris, SteadyTrickleIsCutByTheFirstRequestDeadline) {
   const std::size_t slow = sized(4, 32);
   constexpr auto kDeadline = 500ms;
   Server server =
-      start_with(kEchoServer, {"--idle-timeout", "5", "--first-request-timeout", "0.5", "--threads",
-                               std::to_string(slow + 4), "--stats-interval", "0.1"});
+      start_with(kFaultServer, {"--idle-timeout", "5", "--first-request-timeout", "0.5",
+                                "--threads", std::to_string(slow + 4), "--stats-interval", "0.1"});
   Crowd crowd(server.at());
   crowd.connect(slow);
   const auto began = Clock::now();

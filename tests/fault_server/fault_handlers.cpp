@@ -52,7 +52,7 @@ void FaultStreamHandler::handle() {
       }
     }
   } catch (const LineTooLong&) {
-    // As echo_server: the connection ends; finish() sends the lines before it.
+    // As timestamp_server: the connection ends; finish() sends the lines before it.
   }
 }
 

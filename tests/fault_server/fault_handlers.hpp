@@ -7,7 +7,7 @@
 namespace switchboard::fault {
 
 /// Echoes each line; a magic line throws, sleeps, hangs or answers WHOAMI.
-/// An over-long line ends the connection quietly, as echo_server does.
+/// An over-long line ends the connection quietly, as timestamp_server's does.
 class FaultStreamHandler : public StreamRequestHandler {
  public:
   void handle() override;

@@ -1,7 +1,7 @@
-// fault_server: echo_server's flags and listening line, echoing line by line
-// (or datagram by datagram), with magic lines that make the handler misbehave
-// on purpose: BOOM, BOOM42, OOM, SLEEP<ms>, HANG, WHOAMI (magic_line.hpp).
-// For black-box tests only; not installed.
+// fault_server: the sample servers' flags (--max-line included) and listening
+// line, echoing line by line (or datagram by datagram), with magic lines that
+// make the handler misbehave on purpose: BOOM, BOOM42, OOM, SLEEP<ms>, HANG,
+// WHOAMI (magic_line.hpp). For black-box tests only; not installed.
 
 #include "common/server_cli.hpp"
 #include "fault_handlers.hpp"

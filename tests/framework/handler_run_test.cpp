@@ -243,14 +243,14 @@ void cut_is_not_input(const TempDir& dir, const std::string& kind) {
   EXPECT_EQ(log.count("end of input"), 0) << "the cut was taken for the client's end";
   const int e = c.next_eof();
   EXPECT_TRUE(e == 0 || e == ECONNRESET) << "errno " << e;
-  if constexpr (!is_forking_v<S>) {
+  if constexpr (!is_forking_v<S>) {  // a forked child is killed at the deadline instead
     EXPECT_NE(log.text().find("error: connection cut at the close deadline"), std::string::npos)
         << log.text();
-    const auto stats = server->stats();
-    EXPECT_EQ(stats.cut, 1u);
-    EXPECT_EQ(stats.handler_errors, 0u) << "a cut is the server's doing, not a handler error";
-    EXPECT_EQ(stats.peer_resets, 0u);
   }
+  const auto stats = server->stats();
+  EXPECT_EQ(stats.cut, 1u);
+  EXPECT_EQ(stats.handler_errors, 0u) << "a cut is the server's doing, not a handler error";
+  EXPECT_EQ(stats.peer_resets, 0u);
   serving.reset();
   server.reset();
 }
@@ -326,8 +326,10 @@ TEST(HandlerKinds, ASwallowedParkIsReported) {
   ServeThread serving(server);
   Client c = Client::stream(server.server_address());
   c.send("x\n");
-  EXPECT_EQ(c.recv_line(), "x\n");
-  EXPECT_EQ(c.next_eof(), 0);
+  // Its first park comes at its first read with nothing there (before "x\n"
+  // arrives, or after it is echoed): the connection ends there, reported.
+  const std::string got = c.recv_all();
+  EXPECT_TRUE(got.empty() || got == "x\n") << got;
   ASSERT_TRUE(wait_until([&] { return hooks->errors.load() == 1; }));
   ASSERT_EQ(hooks->what().size(), 1u);
   EXPECT_NE(hooks->what()[0].find("switchboard::Parked"), std::string::npos) << hooks->what()[0];

@@ -562,6 +562,10 @@ TYPED_TEST_SUITE(BindHooks, AllServers, ServerNames);
 template <class S>
 struct KeepAlive : S {
   using S::S;
+  ~KeepAlive() override {  // the rule for subclasses that override hooks (server.hpp)
+    this->shutdown();
+    this->server_close();
+  }
   void server_bind() override {
     this->socket().set_option(SOL_SOCKET, SO_KEEPALIVE, 1);  // before the bind, as a user would
     S::server_bind();

@@ -13,23 +13,37 @@ namespace switchboard::test {
 namespace {
 
 struct BadFlags {
+  BadFlags(std::string n, std::vector<std::string> a, std::string m, std::string r = "",
+           std::string p = kEchoServer)
+      : name(std::move(n)),
+        args(std::move(a)),
+        mentions(std::move(m)),
+        range(std::move(r)),
+        program(std::move(p)) {}
+
   std::string name;
   std::vector<std::string> args;
   std::string mentions;  // what the message must name
+  std::string range;     // and, for a number out of range, the range
+  std::string program;
 };
 
 void PrintTo(const BadFlags& b, std::ostream* os) { *os << b.name; }
 
-// Runs echo_server, expecting it to refuse to start; returns its stderr.
-std::string expect_refusal(const std::vector<std::string>& args) {
-  ChildProcess server = ChildProcess::spawn(kEchoServer, args);
+// Runs `program`, expecting it to refuse to start (with `code`, if given); returns its stderr.
+std::string expect_refusal(const std::vector<std::string>& args,
+                           const std::string& program = kEchoServer, int code = 0) {
+  ChildProcess server = ChildProcess::spawn(program, args);
   const auto status = server.wait();
   if (!status) {
-    ADD_FAILURE() << "echo_server is still running; stdout: " << server.drain_stdout();
+    ADD_FAILURE() << program << " is still running; stdout: " << server.drain_stdout();
     return {};
   }
   EXPECT_EQ(status->signal, 0) << *status;
   EXPECT_NE(status->code, 0) << *status;
+  if (code != 0) {
+    EXPECT_EQ(status->code, code) << *status;
+  }
   EXPECT_EQ(server.drain_stdout().find("listening on"), std::string::npos);
   return server.drain_stderr();
 }
@@ -42,10 +56,11 @@ TEST_P(EchoServerBadFlags, ExitsWithOneLineOnStderr) {
   const bool sets_port = std::find(args.begin(), args.end(), "--port") != args.end();
   if (!sets_port) args.insert(args.end(), {"--port", "0"});  // never 9999 if it wrongly starts
 
-  const std::string err = expect_refusal(args);
+  const std::string err = expect_refusal(args, bad.program, 2);
   ASSERT_FALSE(err.empty());
   EXPECT_EQ(err.find('\n'), err.size() - 1) << "not one line: " << err;
   EXPECT_NE(err.find(bad.mentions), std::string::npos) << err;
+  EXPECT_NE(err.find(bad.range), std::string::npos) << err;
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -56,16 +71,59 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlags{"negative_port", {"--port", "-1"}, "--port"},
         BadFlags{"port_too_big", {"--port", "70000"}, "--port"},
         BadFlags{"port_not_a_number", {"--port", "abc"}, "--port"},
-        BadFlags{"zero_threads", {"--threads", "0"}, "--threads"},
+        BadFlags{"zero_threads", {"--threads", "0"}, "--threads", "from 1 to 4096"},
         BadFlags{"negative_threads", {"--threads", "-3"}, "--threads"},
-        BadFlags{"zero_max_queued", {"--max-queued", "0"}, "--max-queued"},
+        BadFlags{"too_many_threads", {"--threads", "4097"}, "--threads", "from 1 to 4096"},
+        // Once saturated to the largest size_t, and fed to the reactor's vector::reserve.
+        BadFlags{"threads_past_64_bits",
+                 {"--threads", "99999999999999999999", "--policy", "reactor"},
+                 "--threads",
+                 "from 1 to 4096"},
+        // Once 13 s making threads, then only "Resource temporarily unavailable".
+        BadFlags{"hundred_thousand_pool_threads",
+                 {"--threads", "100000", "--policy", "pool"},
+                 "--threads",
+                 "from 1 to 4096"},
+        BadFlags{"too_many_loops", {"--loops", "1025"}, "--loops", "from 0 to 1024"},
+        BadFlags{"negative_loops", {"--loops", "-1"}, "--loops"},
+        BadFlags{"zero_max_children", {"--max-children", "0"}, "--max-children", "from 1 to 4096"},
+        BadFlags{"too_many_children",
+                 {"--max-children", "4097", "--policy", "forking"},
+                 "--max-children",
+                 "from 1 to 4096"},
+        BadFlags{"zero_max_queued", {"--max-queued", "0"}, "--max-queued", "from 1 to 1000000"},
+        BadFlags{
+            "max_queued_too_big", {"--max-queued", "1000001"}, "--max-queued", "from 1 to 1000000"},
         BadFlags{"unknown_overload", {"--overload", "maybe"}, "maybe"},
-        BadFlags{"zero_max_line", {"--max-line", "0"}, "--max-line"},
+        BadFlags{"zero_max_line",
+                 {"--max-line", "0"},
+                 "--max-line",
+                 "from 1 to 67108864",
+                 kTimestampServer},
+        BadFlags{"max_line_over_64_mib",
+                 {"--max-line", "67108865"},
+                 "--max-line",
+                 "from 1 to 67108864",
+                 kTimestampServer},
+        // Bytes have no lines to bound: the flag belongs to line servers.
+        BadFlags{"echo_server_has_no_max_line", {"--max-line", "1024"}, "--max-line"},
         BadFlags{"negative_idle_timeout", {"--idle-timeout", "-1"}, "--idle-timeout"},
         BadFlags{"negative_write_timeout", {"--write-timeout", "-0.5"}, "--write-timeout"},
         BadFlags{"nan_drain_timeout", {"--drain-timeout", "nan"}, "--drain-timeout"},
+        BadFlags{"drain_timeout_past_the_clock",
+                 {"--drain-timeout", "1e12"},
+                 "--drain-timeout",
+                 "from 0 to 1000000"},
         BadFlags{"zero_max_datagram", {"--max-datagram", "0"}, "--max-datagram"},
+        BadFlags{"max_datagram_too_big",
+                 {"--max-datagram", "16777217"},
+                 "--max-datagram",
+                 "from 1 to 16777216"},
         BadFlags{"negative_max_connections", {"--max-connections", "-1"}, "--max-connections"},
+        BadFlags{"max_connections_too_big",
+                 {"--max-connections", "1000001"},
+                 "--max-connections",
+                 "from 0 to 1000000"},
         BadFlags{"negative_stats_interval", {"--stats-interval", "-2"}, "--stats-interval"},
         BadFlags{"negative_first_request_timeout",
                  {"--first-request-timeout", "-1"},
@@ -87,17 +145,38 @@ TEST_P(EchoServerPortInUse, ExitsNamingThePort) {
 
 INSTANTIATE_TEST_SUITE_P(Samples, EchoServerPortInUse, testing::Values("tcp", "udp"));
 
+// Every flag, and the range of each count, in the usage; --max-line only where lines are read.
 TEST(SamplesEchoServer, HelpPrintsUsageAndExitsZero) {
-  ChildProcess server = ChildProcess::spawn(kEchoServer, {"--help"});
-  const auto status = server.wait();
-  ASSERT_TRUE(status);
-  EXPECT_TRUE(status->exited(0)) << *status;
-  const std::string out = server.drain_stdout();
-  for (const char* flag :
-       {"--proto", "--host", "--port", "--path", "--policy", "--threads", "--max-queued",
-        "--overload", "--max-line", "--idle-timeout", "--write-timeout", "--drain-timeout",
-        "--max-datagram", "--max-connections", "--stats-interval", "--first-request-timeout"})
-    EXPECT_NE(out.find(flag), std::string::npos) << flag;
+  for (const std::string& program : {kEchoServer, kTimestampServer}) {
+    ChildProcess server = ChildProcess::spawn(program, {"--help"});
+    const auto status = server.wait();
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(status->exited(0)) << *status;
+    const std::string out = server.drain_stdout();
+    for (const char* flag : {"--proto",
+                             "--host",
+                             "--port",
+                             "--path",
+                             "--policy",
+                             "--threads",
+                             "--loops",
+                             "--max-children",
+                             "--max-queued",
+                             "--overload",
+                             "--idle-timeout",
+                             "--write-timeout",
+                             "--drain-timeout",
+                             "--max-datagram",
+                             "--max-connections",
+                             "--stats-interval",
+                             "--first-request-timeout",
+                             "[1 - 4096]",
+                             "[0 - 1024]",
+                             "[1 - 1000000]"})
+      EXPECT_NE(out.find(flag), std::string::npos) << program << ": " << flag;
+    const bool lines = program == kTimestampServer;
+    EXPECT_EQ(out.find("--max-line") != std::string::npos, lines) << program << ": " << out;
+  }
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 // echo_server as a user runs it: every transport under every policy, the
-// stream edge cases (half-close, over-long lines), datagram edge cases, IPv6.
+// stream edge cases (bytes without a newline, binary data, half-close),
+// datagram edge cases, IPv6.
 
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <optional>
+#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -53,22 +56,67 @@ INSTANTIATE_TEST_SUITE_P(Samples, EchoEveryTransportAndPolicy,
                            return param_name(std::get<0>(p.param) + "_" + std::get<1>(p.param));
                          });
 
-class EchoTcpEveryPolicy : public testing::TestWithParam<std::string> {};
+using StreamPolicy = std::tuple<std::string, std::string>;
 
-// After the client half-closes, what remains (a last line without '\n') comes
-// back, then the server closes.
-TEST_P(EchoTcpEveryPolicy, HalfCloseEchoesTheRestThenCloses) {
+class EchoStreamEveryPolicy : public testing::TestWithParam<StreamPolicy> {
+ protected:
+  void SetUp() override {
+    const auto& [proto, policy] = GetParam();
+    server.emplace(start_server(kEchoServer, server_args(proto, policy, dir)));
+  }
+
   TempDir dir;
-  auto server = start_server(kEchoServer, server_args("tcp", GetParam(), dir));
-  Client client = connect_to(server.listening, dir);
+  std::optional<ServerProcess> server;
+};
+
+// RFC 862: bytes, not lines. A reply that waits for a newline never comes.
+TEST_P(EchoStreamEveryPolicy, BytesComeBackWithoutWaitingForANewline) {
+  Client client = connect_to(server->listening, dir);
+  client.send_all("ping");
+  EXPECT_EQ(client.recv_exactly(4), "ping");
+  client.send_all("p");
+  EXPECT_EQ(client.recv_exactly(1), "p");
+  expect_clean_stop(server->process);
+}
+
+// Binary data (NULs, no newline at the end) comes back exactly; after the
+// half-close what remains comes back, then the server closes.
+TEST_P(EchoStreamEveryPolicy, ArbitraryBytesComeBackExactly) {
+  std::mt19937 random(862);
+  auto bytes = [&](std::size_t n) {
+    std::string data(n, '\0');
+    for (char& c : data) c = static_cast<char>(random() & 0xff);
+    data[n / 2] = '\0';
+    data.back() = 'z';  // no newline at the end
+    return data;
+  };
+  Client client = connect_to(server->listening, dir);
+  const std::string first = bytes(3000);
+  client.send_all(first);
+  EXPECT_TRUE(client.recv_exactly(first.size()) == first) << "the 3,000 bytes came back altered";
+  const std::string rest = bytes(3000);
+  client.send_all(rest);
+  client.shutdown_write();
+  EXPECT_TRUE(client.recv_until_eof() == rest) << "what remained at the half-close";
+  EXPECT_FALSE(client.was_reset());
+  expect_clean_stop(server->process);
+}
+
+TEST_P(EchoStreamEveryPolicy, HalfCloseEchoesTheRestThenCloses) {
+  Client client = connect_to(server->listening, dir);
   client.send_all("abc\ndef");
   client.shutdown_write();
   EXPECT_EQ(client.recv_until_eof(), "abc\ndef");
   EXPECT_FALSE(client.was_reset());
-  expect_clean_stop(server.process);
+  expect_clean_stop(server->process);
 }
 
-INSTANTIATE_TEST_SUITE_P(Samples, EchoTcpEveryPolicy, testing::ValuesIn(kPolicies));
+INSTANTIATE_TEST_SUITE_P(Samples, EchoStreamEveryPolicy,
+                         testing::Combine(testing::Values("tcp", "unix"),
+                                          testing::ValuesIn(kPolicies)),
+                         [](const auto& p) {
+                           return param_name(std::get<0>(p.param) + "_" + std::get<1>(p.param));
+                         });
 
 class EchoConcurrentPolicy : public testing::TestWithParam<std::string> {};
 
@@ -120,38 +168,12 @@ INSTANTIATE_TEST_SUITE_P(Samples, EchoDatagramTransport,
                            return param_name(std::get<0>(p.param) + "_" + std::get<1>(p.param));
                          });
 
-class EchoMaxLine : public testing::TestWithParam<std::string> {};
-
-TEST_P(EchoMaxLine, OverLongLineEndsTheConnectionWithoutEchoingAPrefix) {
-  TempDir dir;
-  auto args = server_args("tcp", GetParam(), dir);
-  args.insert(args.end(), {"--max-line", "16"});
-  auto server = start_server(kEchoServer, args);
-
-  Client client = connect_to(server.listening, dir);
-  const std::string fits = "123456789012345\n";  // 16 bytes with its '\n'
-  client.send_all(fits);
-  EXPECT_EQ(client.recv_line(), fits);
-  client.send_all("1234567890123456\n");  // 17
-  EXPECT_EQ(client.recv_until_eof(), "");
-
-  // Another connection is served as usual.
-  Client next = connect_to(server.listening, dir);
-  next.send_all("ok\n");
-  EXPECT_EQ(next.recv_line(), "ok\n");
-  next.shutdown_write();
-  EXPECT_EQ(next.recv_until_eof(), "");
-  expect_clean_stop(server.process);
-}
-
-INSTANTIATE_TEST_SUITE_P(Samples, EchoMaxLine, testing::Values("threading", "reactor"));
-
 // The reactor's point: many connections open at once on a few threads, each
 // answered in turn (here two loops and 200 connections).
 TEST(SamplesEchoServer, ReactorServesManyOpenConnections) {
   TempDir dir;
   auto args = server_args("tcp", "reactor", dir);
-  args.insert(args.end(), {"--threads", "2"});
+  args.insert(args.end(), {"--loops", "2"});
   auto server = start_server(kEchoServer, args);
   std::vector<Client> clients;
   for (int i = 0; i < 200; ++i) clients.push_back(connect_to(server.listening, dir));

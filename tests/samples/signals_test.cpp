@@ -1,6 +1,7 @@
-// Stopping a sample server: SIGINT/SIGTERM stop accepting at once, let a
-// request in flight finish (up to --drain-timeout) and exit 0; a second
-// signal exits at once with 128 + the signal number.
+// Stopping a sample server: SIGINT/SIGTERM stop accepting at once, say what
+// the drain does, let a request in flight finish (up to --drain-timeout) and
+// exit 0; a second signal exits at once with 128 + the signal number; a
+// signal that comes while the server is still starting stops it all the same.
 
 #include <poll.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <system_error>
 
 #include "samples_test.hpp"
+#include "support/proc.hpp"
 
 namespace switchboard::test {
 namespace {
@@ -36,16 +38,17 @@ TEST(SamplesSignals, SigintStopsCleanly) {
 }
 
 // Policies whose handlers run off the serving thread, so that serving stops
-// (the listener closes) while a request is still in flight.
+// (the listener closes) while a request is still in flight. timestamp_server
+// reads lines: a partial line is a request in flight.
 class SignalsWithRequestInFlight : public testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     auto args = server_args("tcp", GetParam(), dir);
     args.insert(args.end(), {"--drain-timeout", "60"});  // longer than any bound below
-    server.emplace(start_server(kEchoServer, args));
+    server.emplace(start_server(kTimestampServer, args));
     client.emplace(connect_to(server->listening, dir));
     client->send_all("ping\n");  // the handler is running once this comes back
-    ASSERT_EQ(client->recv_line(), "ping\n");
+    ASSERT_TRUE(client->recv_line().ends_with("] ping\n"));
     client->send_all("abc");  // a partial line: a request in flight
   }
 
@@ -54,25 +57,35 @@ class SignalsWithRequestInFlight : public testing::TestWithParam<std::string> {
   std::optional<Client> client;
 };
 
-TEST_P(SignalsWithRequestInFlight, FirstSignalLetsTheRequestFinish) {
+TEST_P(SignalsWithRequestInFlight, FirstSignalSaysWhatTheDrainDoesAndLetsTheRequestFinish) {
   server->process.send_signal(SIGTERM);
+  // Said at once, while the request is still in flight: Ctrl-C is never silent.
+  const auto said = server->process.read_stderr_until("\n");
+  ASSERT_TRUE(said) << "nothing on stderr after SIGTERM: " << server->process.drain_stderr();
+  EXPECT_EQ(*said, "draining 1 connections, up to 60 s; again to quit\n");
   ASSERT_TRUE(wait_until_refused(server->listening)) << "still accepting after SIGTERM";
   client->send_all("def\n");
-  EXPECT_EQ(client->recv_line(), "abcdef\n");
+  EXPECT_TRUE(client->recv_line().ends_with("] abcdef\n"));
   client->shutdown_write();
   EXPECT_EQ(client->recv_until_eof(), "");
   const auto status = server->process.wait();
   ASSERT_TRUE(status) << "still running after its last request ended";
-  EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << server->process.drain_stderr();
+  EXPECT_TRUE(status->exited(0)) << *status;
+  EXPECT_EQ(server->process.drain_stderr(), "") << "nothing was cut: nothing more to say";
 }
 
 TEST_P(SignalsWithRequestInFlight, SecondSignalExitsAtOnce) {
   server->process.send_signal(SIGTERM);
+  // Read before probing the listener: a probe the server accepts would count.
+  const auto said = server->process.read_stderr_until("\n");
+  ASSERT_TRUE(said) << "nothing on stderr after SIGTERM: " << server->process.drain_stderr();
+  EXPECT_EQ(*said, "draining 1 connections, up to 60 s; again to quit\n");
   ASSERT_TRUE(wait_until_refused(server->listening)) << "still accepting after SIGTERM";
   server->process.send_signal(SIGTERM);
   const auto status = server->process.wait();
   ASSERT_TRUE(status) << "still draining after a second SIGTERM";
   EXPECT_TRUE(status->exited(128 + SIGTERM)) << *status;
+  EXPECT_EQ(server->process.drain_stderr(), "") << "the drain is announced once";
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, SignalsWithRequestInFlight,
@@ -80,7 +93,7 @@ INSTANTIATE_TEST_SUITE_P(Samples, SignalsWithRequestInFlight,
 
 class SignalsWithIdleConnection : public testing::TestWithParam<std::string> {};
 
-// DESIGN.md: on the first signal idle connections are closed at once, not
+// The samples' contract (README): on the first signal idle connections are closed at once, not
 // after the drain deadline.
 TEST_P(SignalsWithIdleConnection, IdleConnectionIsClosedAtOnce) {
   TempDir dir;
@@ -99,6 +112,38 @@ TEST_P(SignalsWithIdleConnection, IdleConnectionIsClosedAtOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, SignalsWithIdleConnection,
+                         testing::Values("serial", "threading", "pool", "forking", "reactor"));
+
+class SignalAtStartUp : public testing::TestWithParam<std::string> {};
+
+// SIGTERM at the first moment the server holds it (it blocks SIGINT and
+// SIGTERM before anything else; until then the default action would end it),
+// long before its listening line: the signal waits for the watcher, the drain
+// that begins before serve_forever() still ends it, and the process exits 0.
+// Repeated, since where the server is when the signal lands varies run to run.
+TEST_P(SignalAtStartUp, StopsCleanlyInBoundedTime) {
+  TempDir dir;
+  for (int run = 0; run < 10; ++run) {
+    ChildProcess server = ChildProcess::spawn(kEchoServer, server_args("tcp", GetParam(), dir));
+    const Deadline deadline(kTimeout);
+    bool blocked = false;
+    while (!blocked && !deadline.expired() && !server.wait(0ms)) {
+      try {
+        blocked = blocks_signal(server.pid(), SIGTERM);
+      } catch (const std::exception&) {  // between exec and a readable /proc entry
+      }
+    }
+    ASSERT_TRUE(blocked) << "run " << run << ": SIGTERM never blocked; " << server.drain_stderr();
+    server.send_signal(SIGTERM);
+    const auto status = server.wait(kTimeout);
+    ASSERT_TRUE(status) << "run " << run << ": still running " << kTimeout.count()
+                        << " ms after a SIGTERM at start-up; stdout: " << server.drain_stdout();
+    EXPECT_TRUE(status->exited(0))
+        << "run " << run << ": " << *status << "; stderr: " << server.drain_stderr();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Samples, SignalAtStartUp,
                          testing::Values("serial", "threading", "pool", "forking", "reactor"));
 
 }  // namespace

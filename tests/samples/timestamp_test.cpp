@@ -1,4 +1,5 @@
-// timestamp_server answers in ctime format; timestamp_client drives it from stdin.
+// timestamp_server answers in ctime format, a line at a time (--max-line
+// bounds it); timestamp_client drives it from stdin.
 
 #include <sys/socket.h>
 
@@ -48,6 +49,34 @@ INSTANTIATE_TEST_SUITE_P(Samples, TimestampProto,
                          [](const auto& p) {
                            return param_name(std::get<0>(p.param) + "_" + std::get<1>(p.param));
                          });
+
+// --max-line belongs to line handlers: a line that fits is answered, an
+// over-long one ends the connection with nothing of it sent back.
+class TimestampMaxLine : public testing::TestWithParam<std::string> {};
+
+TEST_P(TimestampMaxLine, OverLongLineEndsTheConnectionWithoutAnsweringAPrefix) {
+  TempDir dir;
+  auto args = server_args("tcp", GetParam(), dir);
+  args.insert(args.end(), {"--max-line", "16"});
+  auto server = start_server(kTimestampServer, args);
+
+  Client client = connect_to(server.listening, dir);
+  const std::string fits = "123456789012345\n";  // 16 bytes with its '\n'
+  client.send_all(fits);
+  EXPECT_TRUE(client.recv_line().ends_with("] " + fits));
+  client.send_all("1234567890123456\n");  // 17
+  EXPECT_EQ(client.recv_until_eof(), "");
+
+  // Another connection is served as usual.
+  Client next = connect_to(server.listening, dir);
+  next.send_all("ok\n");
+  EXPECT_TRUE(next.recv_line().ends_with("] ok\n"));
+  next.shutdown_write();
+  EXPECT_EQ(next.recv_until_eof(), "");
+  expect_clean_stop(server.process);
+}
+
+INSTANTIATE_TEST_SUITE_P(Samples, TimestampMaxLine, testing::Values("threading", "reactor"));
 
 class TimestampClientProto : public testing::TestWithParam<std::string> {};
 

@@ -168,6 +168,15 @@ std::string Client::recv_line(Duration timeout) {
   }
 }
 
+std::string Client::recv_exactly(std::size_t n, Duration timeout) {
+  const Deadline deadline(timeout);
+  while (buffer_.size() < n && fill(deadline)) {
+  }
+  std::string bytes = buffer_.substr(0, n);
+  buffer_.erase(0, bytes.size());
+  return bytes;
+}
+
 std::string Client::recv_until_eof(Duration timeout) {
   const Deadline deadline(timeout);
   while (fill(deadline)) {

@@ -86,6 +86,16 @@ std::size_t open_fds(pid_t pid) {
 
 std::size_t thread_count(pid_t pid) { return status_field(pid, "Threads"); }
 
+bool blocks_signal(pid_t pid, int sig) {
+  const std::string path = proc_path(pid, "status");
+  std::ifstream in = open_or_throw(path);
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("SigBlk:"))  // a hex mask, bit N-1 for signal N
+      return (std::stoull(line.substr(7), nullptr, 16) >> (sig - 1)) & 1;
+  }
+  throw std::runtime_error(path + " has no SigBlk");
+}
+
 std::size_t rss_kib(pid_t pid) { return status_field(pid, "VmRSS"); }
 
 std::uint64_t cpu_ticks(pid_t pid) {

@@ -26,8 +26,9 @@ namespace detail {
 /// The children this server forked. Thread safe.
 class ChildProcesses {
  public:
-  /// At most `max_children` at once (0: no cap).
-  explicit ChildProcesses(std::size_t max_children);
+  /// At most `max_children` at once (0: no cap); a child killed at the close
+  /// deadline with a connection counts in `counters` (if any) as cut.
+  explicit ChildProcesses(std::size_t max_children, Counters* counters = nullptr);
   ~ChildProcesses();
 
   /// A place for one more child: overload decides at the cap (block waits
@@ -111,7 +112,7 @@ class ForkingMixIn : public Server {
   }
 
  private:
-  detail::ChildProcesses children_{this->options().max_children};
+  detail::ChildProcesses children_{this->options().max_children, &this->counters()};
 };
 
 using ForkingTCPServer = ForkingMixIn<TCPServer>;

@@ -9,7 +9,10 @@
 // (pthread_sigmask) before the server starts its threads, as the samples do,
 // and no handler thread is interrupted (clang 14's TSan, for one, holds a
 // signal that lands on a thread blocked in recv() until that recv() returns).
+// Block them as the process starts, and a signal that comes before the
+// watcher is up waits for it instead of ending the process.
 
+#include <functional>
 #include <initializer_list>
 #include <memory>
 
@@ -19,10 +22,18 @@ class BaseServer;
 
 class StopOnSignals {
  public:
+  /// Runs on the watcher thread when the first signal comes, just before the
+  /// drain begins (to say what the drain will do, or to start a watchdog).
+  /// What it throws is ignored; the drain begins all the same.
+  using OnDrain = std::function<void(int signal)>;
+
   /// Installs the handlers; the previous ones come back in the destructor.
   /// One instance per process at a time. Throws std::logic_error otherwise.
   explicit StopOnSignals(BaseServer& server,
                          std::initializer_list<int> signals = {2 /*SIGINT*/, 15 /*SIGTERM*/});
+  /// The same, with `on_drain` called as the drain begins.
+  StopOnSignals(BaseServer& server, OnDrain on_drain,
+                std::initializer_list<int> signals = {2 /*SIGINT*/, 15 /*SIGTERM*/});
   ~StopOnSignals();
   StopOnSignals(const StopOnSignals&) = delete;
   StopOnSignals& operator=(const StopOnSignals&) = delete;

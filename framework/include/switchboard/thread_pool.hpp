@@ -38,6 +38,7 @@ template <class Server>
 class ThreadPoolMixIn : public detail::WorkerPolicy<Server, detail::PoolShape> {
  public:
   using detail::WorkerPolicy<Server, detail::PoolShape>::WorkerPolicy;
+  ~ThreadPoolMixIn() override { this->stop(); }
   /// Worker threads. Thread safe.
   std::size_t workers() const { return this->workers_.threads(); }
 };

@@ -34,6 +34,7 @@ template <class Server>
 class ThreadingMixIn : public detail::WorkerPolicy<Server, detail::ThreadingShape> {
  public:
   using detail::WorkerPolicy<Server, detail::ThreadingShape>::WorkerPolicy;
+  ~ThreadingMixIn() override { this->stop(); }
   /// Handler threads running a request now. Thread safe.
   std::size_t active_threads() const { return this->workers_.busy(); }
   /// Thread objects held (running, idle, or retired and not yet joined). Thread safe.

@@ -31,6 +31,9 @@ class Client {
 
   /// The next line with its '\n'; at end of stream what remains (maybe "").
   std::string recv_line(Duration timeout = kTimeout);
+  /// The next `n` bytes, fewer only if the stream ends first (no newline
+  /// needed: for servers of bytes).
+  std::string recv_exactly(std::size_t n, Duration timeout = kTimeout);
   /// Everything until the peer closes; a reset also counts as the end (see was_reset()).
   std::string recv_until_eof(Duration timeout = kTimeout);
   /// One datagram.

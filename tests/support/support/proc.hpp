@@ -16,6 +16,8 @@ namespace switchboard::test {
 std::size_t open_fds(pid_t pid);
 /// "Threads:" of /proc/PID/status.
 std::size_t thread_count(pid_t pid);
+/// Whether the process's main thread blocks `sig` ("SigBlk:" of /proc/PID/status).
+bool blocks_signal(pid_t pid, int sig);
 /// "VmRSS:" of /proc/PID/status, in KiB.
 std::size_t rss_kib(pid_t pid);
 /// utime + stime of /proc/PID/stat, in clock ticks (see ticks_per_second()).

@@ -1,6 +1,6 @@
 #pragma once
 // A sample server run as a child process: started, its "listening on URL"
-// line (DESIGN.md's sample contract) parsed, stopped by signal.
+// line (the samples' contract, in the README) parsed, stopped by signal.
 
 #include <cstdint>
 #include <optional>

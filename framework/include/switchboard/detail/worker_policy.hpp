@@ -20,11 +20,6 @@ class WorkerPolicy : public Server {
 
  public:
   using Server::Server;
-  ~WorkerPolicy() override {
-    this->shutdown();
-    WorkerPolicy::server_close();
-    close_workers();  // block_on_close off: the joining waits until here
-  }
 
   /// With block_on_close (the default) waits for the requests in flight until
   /// the close deadline, cuts what remains and joins the threads; without,
@@ -41,6 +36,14 @@ class WorkerPolicy : public Server {
   }
 
  protected:
+  /// The destructor's part, for the policy's own destructor: as the most
+  /// derived class it stops the threads before any vtable changes under them.
+  void stop() {
+    this->shutdown();
+    WorkerPolicy::server_close();
+    close_workers();  // block_on_close off: the joining waits until here
+  }
+
   void process_request(Request request) override {
     workers_.prune();
     if (!places_.acquire(this->options().overload, [this] { return this->shutdown_requested(); }))

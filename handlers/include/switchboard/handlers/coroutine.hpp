@@ -6,8 +6,8 @@
 
 namespace switchboard::handlers {
 
-/// Echoes line by line until the client closes its side, as EchoStreamHandler
-/// does; a line longer than options().max_line ends the connection quietly.
+/// Sends back what each read brings until the client closes its side, as
+/// EchoStreamHandler does.
 class AsyncEchoStreamHandler : public AsyncStreamRequestHandler {
  public:
   asio::awaitable<void> handle_async() override;

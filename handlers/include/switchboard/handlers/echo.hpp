@@ -5,12 +5,11 @@
 
 namespace switchboard::handlers {
 
-/// Echoes line by line until the client closes its side; the last line may
-/// lack its '\n'. A line longer than options().max_line ends the connection
-/// without echoing any of it.
+/// Sends back what each read brings, as soon as it is read (no wait for a
+/// newline: bytes, not lines), until the client closes its side.
 class EchoStreamHandler : public StreamRequestHandler {
  public:
-  static constexpr bool restartable = true;  // keeps nothing on its stack between lines
+  static constexpr bool restartable = true;  // keeps nothing on its stack between reads
   void handle() override;
 };
 
