@@ -4,16 +4,17 @@
 //   echo_server --proto udp --policy pool --threads 4 --port 0
 // Under --policy reactor it serves with the coroutine handlers.
 
-#include "common/server_cli.hpp"
+#include <switchboard/cli.hpp>
+
 #include "switchboard/handlers/coroutine.hpp"
 #include "switchboard/handlers/echo.hpp"
 
 int main(int argc, char** argv) {
   using namespace switchboard;
-  return samples::run_server(argc, argv, "Echo server: sends back every byte it receives.",
-                             {.stream = handler<handlers::EchoStreamHandler>,
-                              .datagram = handler<handlers::EchoDatagramHandler>,
-                              .reactor_stream = handler<handlers::AsyncEchoStreamHandler>,
-                              .reactor_datagram = handler<handlers::AsyncEchoDatagramHandler>,
-                              .reads_lines = false});  // bytes: no --max-line
+  return cli::run_server(argc, argv, "Echo server: sends back every byte it receives.",
+                         {.stream = handler<handlers::EchoStreamHandler>,
+                          .datagram = handler<handlers::EchoDatagramHandler>,
+                          .reactor_stream = handler<handlers::AsyncEchoStreamHandler>,
+                          .reactor_datagram = handler<handlers::AsyncEchoDatagramHandler>,
+                          .reads_lines = false});  // bytes: no --max-line
 }

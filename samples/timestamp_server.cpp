@@ -3,13 +3,14 @@
 // Try it with timestamp_client, or: echo hello | nc 127.0.0.1 9999
 // Under --policy reactor it serves with the coroutine handlers.
 
-#include "common/server_cli.hpp"
+#include <switchboard/cli.hpp>
+
 #include "switchboard/handlers/coroutine.hpp"
 #include "switchboard/handlers/timestamp.hpp"
 
 int main(int argc, char** argv) {
   using namespace switchboard;
-  return samples::run_server(
+  return cli::run_server(
       argc, argv, "Timestamp server: answers each line with the time.",
       {handler<handlers::TimestampStreamHandler>, handler<handlers::TimestampDatagramHandler>,
        handler<handlers::AsyncTimestampStreamHandler>,

@@ -31,12 +31,19 @@ if(BUILD_TYPE)
 endif()
 run("cmake --install" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}" ${config_args})
 
-# The layout a consumer (and a distribution package) relies on.
-foreach(f ${INCLUDEDIR}/switchboard/switchboard.hpp
-          ${INCLUDEDIR}/switchboard/server.hpp
-          ${LIBDIR}/cmake/switchboard/switchboardConfig.cmake
-          ${LIBDIR}/cmake/switchboard/switchboardConfigVersion.cmake
-          ${LIBDIR}/cmake/switchboard/switchboardTargets.cmake)
+# The layout a consumer (and a distribution package) relies on. With the
+# samples (SWITCHBOARD_BUILD_SAMPLES) come switchboard::cli, and the sample
+# servers and client, for the load generator to drive.
+set(expected ${INCLUDEDIR}/switchboard/switchboard.hpp
+             ${INCLUDEDIR}/switchboard/server.hpp
+             ${LIBDIR}/cmake/switchboard/switchboardConfig.cmake
+             ${LIBDIR}/cmake/switchboard/switchboardConfigVersion.cmake
+             ${LIBDIR}/cmake/switchboard/switchboardTargets.cmake)
+if(SAMPLES)
+  list(APPEND expected ${INCLUDEDIR}/switchboard/cli.hpp ${LIBDIR}/libswitchboard_cli.a
+       bin/echo_server bin/timestamp_server bin/timestamp_client bin/custom_handler)
+endif()
+foreach(f ${expected})
   if(NOT EXISTS "${prefix}/${f}")
     fail("not installed: ${f}")
   endif()
@@ -45,17 +52,17 @@ file(GLOB libs "${prefix}/${LIBDIR}/libswitchboard.*")
 if(NOT libs)
   fail("not installed: ${LIBDIR}/libswitchboard.a (or .so)")
 endif()
-# A consumer needs neither Asio nor concurrentqueue, so public headers must
-# not include them: they are the library's private business. The exception
-# is the coroutine headers (coroutine.hpp), documented to need Asio, which no
-# other header includes.
+# A consumer needs neither Asio, concurrentqueue nor CLI11, so public headers
+# must not include them: they are the libraries' private business. The
+# exception is the coroutine headers (coroutine.hpp), documented to need
+# Asio, which no other header includes.
 file(GLOB_RECURSE headers "${prefix}/${INCLUDEDIR}/switchboard/*")
 foreach(h ${headers})
   get_filename_component(name "${h}" NAME)
   if(name STREQUAL "coroutine.hpp")
     continue()
   endif()
-  file(STRINGS "${h}" private REGEX "#[ \t]*include[ \t]*[<\"](asio|concurrentqueue)")
+  file(STRINGS "${h}" private REGEX "#[ \t]*include[ \t]*[<\"](asio|concurrentqueue|CLI/)")
   if(private)
     fail("installed header ${h} includes a private dependency: ${private}")
   endif()
@@ -64,6 +71,15 @@ foreach(h ${headers})
     fail("installed header ${h} includes a coroutine header (Asio): ${coroutine}")
   endif()
 endforeach()
+
+# An installed sample runs from the prefix, naming itself as called.
+if(SAMPLES)
+  execute_process(COMMAND "${prefix}/bin/echo_server" --help RESULT_VARIABLE rc
+                  OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "\nUsage: echo_server \\[OPTIONS\\]\n")
+    fail("installed echo_server --help: exit ${rc}:\n${out}")
+  endif()
+endif()
 
 # A sanitized library links only into a sanitized program.
 set(sanitize_args)
@@ -85,5 +101,24 @@ if(NOT EXISTS "${tmp}/build/coroutine_consumer")
   fail("switchboard::asio was not defined: the package config did not find Asio")
 endif()
 run("coroutine consumer run" "${tmp}/build/coroutine_consumer")
+
+# switchboard::cli: a user's two-line main() has the samples' flags, checks
+# them, and serves.
+if(SAMPLES)
+  if(NOT EXISTS "${tmp}/build/cli_consumer")
+    fail("switchboard::cli was not exported: cli_consumer was not built")
+  endif()
+  execute_process(COMMAND "${tmp}/build/cli_consumer" --help RESULT_VARIABLE rc
+                  OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "Usage: cli_consumer" OR NOT out MATCHES "--policy")
+    fail("cli_consumer --help: exit ${rc}:\n${out}")
+  endif()
+  execute_process(COMMAND "${tmp}/build/cli_consumer" --port 70000 RESULT_VARIABLE rc
+                  OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 2 OR NOT out MATCHES "--port")
+    fail("cli_consumer --port 70000: exit ${rc}, expected 2:\n${out}")
+  endif()
+  run("cli consumer serves" "${tmp}/build/cli_client" "${tmp}/build/cli_consumer")
+endif()
 
 file(REMOVE_RECURSE "${tmp}")

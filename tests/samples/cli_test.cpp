@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -129,7 +130,31 @@ INSTANTIATE_TEST_SUITE_P(
                  {"--first-request-timeout", "-1"},
                  "--first-request-timeout"},
         BadFlags{"unix_without_path", {"--proto", "unix"}, "--path"},
-        BadFlags{"unknown_flag", {"--no-such-flag"}, "--no-such-flag"}),
+        BadFlags{"unknown_flag", {"--no-such-flag"}, "--no-such-flag"},
+        BadFlags{"negative_queue_wait_warning",
+                 {"--queue-wait-warning", "-1"},
+                 "--queue-wait-warning",
+                 "from 0 to 1000000"},
+        // custom_handler, the file users copy, takes the same flags, checked the same way.
+        BadFlags{"custom_handler_port_too_big",
+                 {"--port", "70000"},
+                 "--port",
+                 "from 0 to 65535",
+                 kCustomHandler},
+        BadFlags{"custom_handler_zero_threads",
+                 {"--threads", "0", "--policy", "pool"},
+                 "--threads",
+                 "from 1 to 4096",
+                 kCustomHandler},
+        // A stream handler only: no datagram transport to offer.
+        BadFlags{
+            "custom_handler_has_no_udp", {"--proto", "udp"}, "tcp or unix", "", kCustomHandler},
+        BadFlags{"timestamp_client_port_too_big",
+                 {"--port", "70000"},
+                 "--port",
+                 "1 to 65535",
+                 kTimestampClient},
+        BadFlags{"coroutine_echo_port_too_big", {"--port", "70000"}, "--port", "", kCoroutineEcho}),
     [](const auto& p) { return p.param.name; });
 
 class EchoServerPortInUse : public testing::TestWithParam<std::string> {};
@@ -145,14 +170,33 @@ TEST_P(EchoServerPortInUse, ExitsNamingThePort) {
 
 INSTANTIATE_TEST_SUITE_P(Samples, EchoServerPortInUse, testing::Values("tcp", "udp"));
 
+// --help as printed, with each description's wrapped lines joined: what a reader sees.
+std::string help_of(const std::string& program) {
+  ChildProcess child = ChildProcess::spawn(program, {"--help"});
+  const auto status = child.wait();
+  EXPECT_TRUE(status && status->exited(0)) << program << " --help did not exit 0";
+  return child.drain_stdout();
+}
+
+std::string joined(std::string text) {
+  std::string out;
+  bool space = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\n') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
 // Every flag, and the range of each count, in the usage; --max-line only where lines are read.
 TEST(SamplesEchoServer, HelpPrintsUsageAndExitsZero) {
-  for (const std::string& program : {kEchoServer, kTimestampServer}) {
-    ChildProcess server = ChildProcess::spawn(program, {"--help"});
-    const auto status = server.wait();
-    ASSERT_TRUE(status);
-    EXPECT_TRUE(status->exited(0)) << *status;
-    const std::string out = server.drain_stdout();
+  for (const std::string& program : {kEchoServer, kTimestampServer, kCustomHandler}) {
+    const std::string out = joined(help_of(program));
     for (const char* flag : {"--proto",
                              "--host",
                              "--port",
@@ -166,17 +210,70 @@ TEST(SamplesEchoServer, HelpPrintsUsageAndExitsZero) {
                              "--idle-timeout",
                              "--write-timeout",
                              "--drain-timeout",
-                             "--max-datagram",
                              "--max-connections",
                              "--stats-interval",
                              "--first-request-timeout",
-                             "[1 - 4096]",
-                             "[0 - 1024]",
-                             "[1 - 1000000]"})
+                             "--queue-wait-warning SECONDS=5",
+                             "(0 to 65535)",
+                             "(1 to 4096)",
+                             "(0 to 1024)",
+                             "(1 to 1000000)"})
       EXPECT_NE(out.find(flag), std::string::npos) << program << ": " << flag;
-    const bool lines = program == kTimestampServer;
+    const bool lines = program != kEchoServer;
     EXPECT_EQ(out.find("--max-line") != std::string::npos, lines) << program << ": " << out;
+    // custom_handler serves streams only: no datagram flag.
+    const bool datagrams = program != kCustomHandler;
+    EXPECT_EQ(out.find("--max-datagram") != std::string::npos, datagrams) << program << ": " << out;
   }
+}
+
+// Each executable names itself as it is called, not by the path it was started from.
+TEST(SamplesCli, UsageNamesTheExecutableNotItsPath) {
+  for (const std::string& program :
+       {kEchoServer, kTimestampServer, kTimestampClient, kCustomHandler, kCoroutineEcho}) {
+    ASSERT_TRUE(program.starts_with('/')) << program;
+    const std::string name = program.substr(program.rfind('/') + 1);
+    const std::string out = help_of(program);
+    EXPECT_NE(out.find("\nUsage: " + name + " [OPTIONS]\n"), std::string::npos) << out;
+  }
+}
+
+// 80 columns, and each flag's text begins on the flag's own line (wrapped
+// lines follow, indented), never pushed to a line of its own.
+TEST(SamplesCli, HelpFitsEightyColumnsWithTextBesideEachFlag) {
+  const std::regex flag_with_text(R"(^  -\S+( \S+)? {2,}\S.*)");
+  for (const std::string& program :
+       {kEchoServer, kTimestampServer, kTimestampClient, kCustomHandler, kCoroutineEcho}) {
+    const std::string out = help_of(program);
+    std::size_t flags = 0;
+    for (std::size_t at = 0, nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1) {
+      const std::string line = out.substr(at, nl - at);
+      EXPECT_LE(line.size(), 80u) << program << ": " << line;
+      if (!line.starts_with("  -")) continue;
+      ++flags;
+      EXPECT_TRUE(std::regex_match(line, flag_with_text)) << program << ": " << line;
+    }
+    EXPECT_GE(flags, 3u) << out;
+  }
+  const std::string out = help_of(kEchoServer);
+  EXPECT_NE(out.find("\n  --port PORT=9999 "), std::string::npos) << out;
+}
+
+// fe80::/10 exists on every interface: without a scope id the kernel cannot
+// tell which is meant, and says only "Invalid argument". The server says more.
+TEST(SamplesCli, LinkLocalAddressWithoutScopeIdIsExplained) {
+  if (!ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 here";
+  for (const char* proto : {"tcp", "udp"}) {
+    const std::string err = expect_refusal({"--proto", proto, "--host", "fe80::1", "--port", "0"});
+    EXPECT_EQ(err.find('\n'), err.size() - 1) << "not one line: " << err;
+    EXPECT_NE(err.find("Invalid argument"), std::string::npos) << err;
+    EXPECT_NE(err.find("a link-local address needs a scope id: fe80::1%"), std::string::npos)
+        << err;
+  }
+  // With a scope id the address is taken as given: no hint, whatever the kernel says.
+  const std::string err =
+      expect_refusal({"--host", "fe80::1%lo", "--port", "0"});  // not an address of lo
+  EXPECT_EQ(err.find("scope id"), std::string::npos) << err;
 }
 
 }  // namespace

@@ -21,6 +21,8 @@ inline const std::string kTimestampServer = TIMESTAMP_SERVER;
 inline const std::string kTimestampClient = TIMESTAMP_CLIENT;
 inline const std::string kCustomHandler = CUSTOM_HANDLER;
 inline const std::string kCoroutineEcho = COROUTINE_ECHO;
+/// The samples' flags over an echo of lines with magic lines (tests/fault_server).
+inline const std::string kFaultServer = FAULT_SERVER;
 
 inline bool is_unix(const std::string& proto) { return proto.starts_with("unix"); }
 inline bool is_datagram(const std::string& proto) {

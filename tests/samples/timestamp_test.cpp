@@ -1,11 +1,12 @@
 // timestamp_server answers in ctime format, a line at a time (--max-line
-// bounds it); timestamp_client drives it from stdin.
+// bounds it); timestamp_client drives it from stdin, prompting only a terminal.
 
 #include <sys/socket.h>
 
 #include <regex>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "samples_test.hpp"
 
@@ -78,17 +79,32 @@ TEST_P(TimestampMaxLine, OverLongLineEndsTheConnectionWithoutAnsweringAPrefix) {
 
 INSTANTIATE_TEST_SUITE_P(Samples, TimestampMaxLine, testing::Values("threading", "reactor"));
 
+// "[Wed Nov 25 02:52:00 2026] <text>"
+bool stamped(const std::string& line, const std::string& text) {
+  static const std::regex stamp(R"(^\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] )");
+  std::smatch m;
+  return std::regex_search(line, m, stamp) && m.suffix() == text;
+}
+
+SpawnOptions at_a_terminal() {
+  SpawnOptions options;
+  options.stdin_terminal = true;
+  return options;
+}
+
 class TimestampClientProto : public testing::TestWithParam<std::string> {};
 
-TEST_P(TimestampClientProto, PromptsSendsPrintsAndEndsOnEmptyLine) {
+// A person at a terminal is prompted for each line.
+TEST_P(TimestampClientProto, AtATerminalPromptsSendsPrintsAndEndsOnEmptyLine) {
   const std::string proto = GetParam();
   TempDir dir;
   auto server = start_server(kTimestampServer, server_args(proto, "threading", dir));
   ChildProcess client = ChildProcess::spawn(
-      kTimestampClient, {"--proto", proto, "--port", std::to_string(server.listening.port)});
+      kTimestampClient, {"--proto", proto, "--port", std::to_string(server.listening.port)},
+      at_a_terminal());
 
   for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(client.read_until("> "), "> ");
+    ASSERT_EQ(client.read_until("> "), "> ") << "stderr: " << client.drain_stderr();
     client.write_stdin("hello\n");
     const auto reply = client.read_line();
     ASSERT_TRUE(reply) << "no reply; stderr: " << client.drain_stderr();
@@ -99,20 +115,64 @@ TEST_P(TimestampClientProto, PromptsSendsPrintsAndEndsOnEmptyLine) {
   const auto status = client.wait();
   ASSERT_TRUE(status) << "the client did not end on an empty line";
   EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << client.drain_stderr();
+  EXPECT_EQ(client.drain_stdout(), "");
   expect_clean_stop(server.process);
 }
 
-TEST_P(TimestampClientProto, EndsOnEndOfInput) {
+TEST_P(TimestampClientProto, AtATerminalEndsOnEndOfInput) {
+  const std::string proto = GetParam();
+  TempDir dir;
+  auto server = start_server(kTimestampServer, server_args(proto, "threading", dir));
+  ChildProcess client = ChildProcess::spawn(
+      kTimestampClient, {"--proto", proto, "--port", std::to_string(server.listening.port)},
+      at_a_terminal());
+  ASSERT_EQ(client.read_until("> "), "> ") << "stderr: " << client.drain_stderr();
+  client.write_stdin("\x04");  // Ctrl-D
+  const auto status = client.wait();
+  ASSERT_TRUE(status) << "the client did not end at end of input";
+  EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << client.drain_stderr();
+  expect_clean_stop(server.process);
+}
+
+// Piped input (a script, a test) gets the replies alone, one per line, in
+// order: no prompt mixed into them.
+TEST_P(TimestampClientProto, PipedInputGetsTheRepliesAlone) {
   const std::string proto = GetParam();
   TempDir dir;
   auto server = start_server(kTimestampServer, server_args(proto, "threading", dir));
   ChildProcess client = ChildProcess::spawn(
       kTimestampClient, {"--proto", proto, "--port", std::to_string(server.listening.port)});
-  ASSERT_EQ(client.read_until("> "), "> ");
+  client.write_stdin("one\ntwo\nthree\n");
   client.close_stdin();
   const auto status = client.wait();
   ASSERT_TRUE(status) << "the client did not end at end of input";
   EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << client.drain_stderr();
+  const std::string out = client.drain_stdout();
+  std::vector<std::string> lines;
+  for (std::size_t at = 0, nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1)
+    lines.push_back(out.substr(at, nl - at));
+  ASSERT_EQ(lines.size(), 3u) << out;
+  EXPECT_TRUE(out.ends_with('\n')) << out;
+  EXPECT_TRUE(stamped(lines[0], "one")) << out;
+  EXPECT_TRUE(stamped(lines[1], "two")) << out;
+  EXPECT_TRUE(stamped(lines[2], "three")) << out;
+  expect_clean_stop(server.process);
+}
+
+// An empty line ends a piped session too; what follows it is not sent.
+TEST_P(TimestampClientProto, PipedInputEndsAtAnEmptyLine) {
+  const std::string proto = GetParam();
+  TempDir dir;
+  auto server = start_server(kTimestampServer, server_args(proto, "threading", dir));
+  ChildProcess client = ChildProcess::spawn(
+      kTimestampClient, {"--proto", proto, "--port", std::to_string(server.listening.port)});
+  client.write_stdin("hello\n\nnot sent\n");
+  const auto status = client.wait();
+  ASSERT_TRUE(status) << "the client did not end on an empty line";
+  EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << client.drain_stderr();
+  const std::string out = client.drain_stdout();
+  ASSERT_TRUE(out.ends_with('\n')) << out;
+  EXPECT_TRUE(std::regex_match(out.substr(0, out.size() - 1), kStamped)) << out;
   expect_clean_stop(server.process);
 }
 

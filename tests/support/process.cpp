@@ -6,9 +6,11 @@
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -31,6 +33,23 @@ void make_pipe(UniqueFd& read_end, UniqueFd& write_end) {
   write_end.reset(fds[1]);
 }
 
+// A pseudo-terminal: `terminal` for the child's stdin, `typing` to write to
+// it. Echo off, since nobody reads what the terminal would echo back.
+void make_terminal(UniqueFd& terminal, UniqueFd& typing) {
+  typing.reset(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!typing) fail("open /dev/ptmx");
+  char name[64];
+  if (::grantpt(typing.get()) < 0 || ::unlockpt(typing.get()) < 0) fail("unlockpt");
+  if (const int err = ::ptsname_r(typing.get(), name, sizeof name); err != 0)
+    fail("ptsname_r", err);
+  terminal.reset(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!terminal) fail("open pseudo-terminal");
+  termios mode{};
+  if (::tcgetattr(terminal.get(), &mode) < 0) fail("tcgetattr");
+  mode.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
+  if (::tcsetattr(terminal.get(), TCSANOW, &mode) < 0) fail("tcsetattr");
+}
+
 ExitStatus decode(int raw) {
   if (WIFSIGNALED(raw)) return {-1, WTERMSIG(raw)};
   return {WEXITSTATUS(raw), 0};
@@ -51,7 +70,11 @@ ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<s
 
   ChildProcess child;
   UniqueFd in_read, out_write, err_write;
-  make_pipe(in_read, child.stdin_);
+  if (options.stdin_terminal) {
+    make_terminal(in_read, child.stdin_);
+  } else {
+    make_pipe(in_read, child.stdin_);
+  }
   make_pipe(child.stdout_, out_write);
   if (options.stderr_path.empty()) make_pipe(child.stderr_, err_write);
   child.stderr_path_ = options.stderr_path;

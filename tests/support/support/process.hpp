@@ -30,6 +30,10 @@ struct SpawnOptions {
   /// Non-empty: the child's stderr is appended to this file instead of a pipe,
   /// so that a child that logs a lot never blocks on a pipe nobody reads.
   std::string stderr_path;
+  /// The child's stdin is a terminal (a pseudo-terminal, echo off) rather
+  /// than a pipe: what a person typing gives it. write_stdin() types a line
+  /// at a time; "\x04" (Ctrl-D) at the start of a line is the end of input.
+  bool stdin_terminal = false;
 };
 
 class ChildProcess {

@@ -3,7 +3,7 @@
 #include <iostream>
 #include <sstream>
 
-namespace switchboard::samples {
+namespace switchboard::cli {
 
 StatsPrinter::StatsPrinter(const BaseServer& server, Seconds interval) {
   if (interval.count() <= 0) return;
@@ -27,4 +27,4 @@ StatsPrinter::~StatsPrinter() {
   thread_.join();
 }
 
-}  // namespace switchboard::samples
+}  // namespace switchboard::cli

@@ -8,7 +8,7 @@
 
 #include "switchboard/server.hpp"
 
-namespace switchboard::samples {
+namespace switchboard::cli {
 
 class StatsPrinter {
  public:
@@ -26,4 +26,4 @@ class StatsPrinter {
   std::thread thread_;
 };
 
-}  // namespace switchboard::samples
+}  // namespace switchboard::cli

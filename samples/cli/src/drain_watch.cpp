@@ -11,7 +11,7 @@
 #include <sstream>
 #include <utility>
 
-namespace switchboard::samples {
+namespace switchboard::cli {
 namespace {
 
 void say(const std::ostringstream& line) {
@@ -20,8 +20,12 @@ void say(const std::ostringstream& line) {
 
 }  // namespace
 
-DrainWatch::DrainWatch(const BaseServer& server, Seconds drain_timeout)
-    : server_(server), drain_timeout_(drain_timeout) {
+DrainWatch::DrainWatch(const BaseServer& server, Seconds drain_timeout, std::function<void()> tick,
+                       Seconds tick_interval)
+    : server_(server),
+      drain_timeout_(drain_timeout),
+      tick_(std::move(tick)),
+      tick_interval_(tick_interval) {
   if (server.server_address().is_unix()) {
     struct stat st {};
     if (::lstat(server.server_address().path().c_str(), &st) == 0) {
@@ -75,7 +79,18 @@ void DrainWatch::report_cut(std::uint64_t cut) {
 
 void DrainWatch::watch() {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [this] { return began_ || stop_; });
+  const auto woken = [this] { return began_ || stop_; };
+  if (tick_) {
+    const auto interval =
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(tick_interval_);
+    while (!changed_.wait_for(lock, interval, woken)) {
+      lock.unlock();  // began() and closed() need not wait for the tick
+      tick_();
+      lock.lock();
+    }
+  } else {
+    changed_.wait(lock, woken);
+  }
   if (stop_) return;
   // The library's close deadline is set just after began(): this one is later.
   const auto deadline = began_at_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -106,4 +121,4 @@ void DrainWatch::give_up() {
   std::_Exit(0);  // not reached
 }
 
-}  // namespace switchboard::samples
+}  // namespace switchboard::cli

@@ -1,5 +1,5 @@
-#include "server_cli.hpp"
-
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/resource.h>
 
@@ -11,16 +11,22 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include "drain_watch.hpp"
+#include "queue_watch.hpp"
 #include "stats_printer.hpp"
+#include "switchboard/cli.hpp"
 #include "switchboard/make_server.hpp"
 #include "switchboard/signals.hpp"
 
-namespace switchboard::samples {
+namespace switchboard::cli {
 namespace {
 
 // The ranges of the count flags: what a real server could want, and no more
@@ -37,10 +43,15 @@ constexpr std::uint64_t kMaxDatagram = 16 << 20;  // the server allocates this m
 // that a deadline computed from it cannot overflow the clock.
 constexpr double kMaxSeconds = 1'000'000;
 
+// --help is laid out for 80 columns: every flag with its default fits before
+// the descriptions' column, and descriptions wrap within the rest.
+constexpr std::size_t kHelpWidth = 80;
+constexpr std::size_t kHelpColumn = 38;
+
 struct Flags {
   std::string proto = "tcp";
   std::string host = "127.0.0.1";
-  int port = 9999;
+  std::size_t port = 9999;
   std::string path;
   std::string policy = "threading";
   std::size_t threads = 0;  // 0: the policy's default
@@ -56,17 +67,53 @@ struct Flags {
   double drain_timeout = ServerOptions{}.close_timeout.count();
   std::size_t max_datagram = ServerOptions{}.max_datagram;
   double stats_interval = 0;
+  double queue_wait_warning = 5;
 };
 
+// Spaces wrap() keeps, so that "(1 to 4096)" is not split over two lines.
+constexpr char kKeep = '\x01';
+std::string unbroken(std::string text) {
+  for (char& c : text)
+    if (c == ' ') c = kKeep;
+  return text;
+}
+
+// `text` broken at spaces into lines that fit after the descriptions'
+// column; CLI11 indents each line after a '\n' to that column.
+std::string wrap(std::string text) {
+  constexpr std::size_t width = kHelpWidth - kHelpColumn;
+  // "0 = never" stays on one line.
+  for (std::size_t at = 0; (at = text.find(" = ", at)) != std::string::npos; at += 3)
+    text.replace(at, 3, {kKeep, '=', kKeep});
+  std::istringstream words(text);
+  std::string out;
+  std::size_t line = 0;
+  for (std::string word; words >> word;) {
+    if (line > 0 && line + 1 + word.size() > width) {
+      out += '\n';
+      line = 0;
+    } else if (line > 0) {
+      out += ' ';
+      ++line;
+    }
+    out += word;
+    line += word.size();
+  }
+  for (char& c : out)
+    if (c == kKeep) c = ' ';
+  return out;
+}
+
 // A whole number in [min, max]. CLI11's own conversion would let "-1" through
-// a size_t as a huge number and saturate one too long, so the text is checked first.
+// a size_t as a huge number and saturate one too long, so the text is checked
+// first. The range is said in the description, so the type shows as a word.
 CLI::Option* count_flag(CLI::App& app, const char* name, std::size_t& value,
                         const std::string& help, std::uint64_t min, std::uint64_t max,
-                        bool show_default = true) {
-  CLI::Option* option = app.add_option(name, value, help);
-  if (show_default) option->capture_default_str();
+                        bool show_default = true, const char* type = "N") {
   const std::string range = std::to_string(min) + " to " + std::to_string(max);
-  return option->check(CLI::Validator(
+  CLI::Option* option = app.add_option(name, value, wrap(help + " " + unbroken("(" + range + ")")));
+  if (show_default) option->capture_default_str();
+  return option->type_name(type)->check(CLI::Validator(
       [min, max, range](const std::string& text) -> std::string {
         std::uint64_t n = 0;
         const char* end = text.data() + text.size();
@@ -76,21 +123,12 @@ CLI::Option* count_flag(CLI::App& app, const char* name, std::size_t& value,
           return "expected a whole number from " + range + ", got '" + text + "'";
         return {};
       },
-      "N in [" + std::to_string(min) + " - " + std::to_string(max) + "]", "count"));
-}
-
-// Out of descriptors is the first limit a busy server meets: take what the
-// hard limit allows (as Go and nginx do), so max_connections is the limit.
-void raise_descriptor_limit() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &limit);
-  }
+      "", "count"));
 }
 
 CLI::Option* seconds_flag(CLI::App& app, const char* name, double& value, const char* help) {
-  return app.add_option(name, value, help)
+  return app.add_option(name, value, wrap(help))
+      ->type_name("SECONDS")
       ->check(CLI::Validator(
           [](const std::string& text) -> std::string {
             char* end = nullptr;
@@ -101,8 +139,25 @@ CLI::Option* seconds_flag(CLI::App& app, const char* name, double& value, const 
                      ", got '" + text + "'";
             return {};
           },
-          "SECONDS", "seconds"))
+          "", "seconds"))
       ->capture_default_str();
+}
+
+CLI::Option* text_flag(CLI::App& app, const char* name, std::string& value, const std::string& help,
+                       bool show_default = true) {
+  CLI::Option* option = app.add_option(name, value, wrap(help));
+  if (show_default) option->capture_default_str();
+  return option;
+}
+
+// Out of descriptors is the first limit a busy server meets: take what the
+// hard limit allows (as Go and nginx do), so max_connections is the limit.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
 }
 
 // Blocked from the start, SIGINT and SIGTERM wait for StopOnSignals' watcher,
@@ -157,26 +212,66 @@ Address to_address(const Flags& f, Transport transport) {
   return Address::unix_path(f.path);
 }
 
+bool is_link_local(const in6_addr& a) {
+  return a.s6_addr[0] == 0xfe && (a.s6_addr[1] & 0xc0) == 0x80;
+}
+
+// bind() says only EINVAL for a link-local IPv6 address without a scope id
+// (which interface's fe80::/10?). The hint names an interface that has one.
+std::string scope_hint(const Address& address) {
+  if (address.family() != AF_INET6) return {};
+  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(address.data());
+  if (!is_link_local(sin6->sin6_addr) || sin6->sin6_scope_id != 0) return {};
+  std::string interface = "eth0";
+  if (ifaddrs* list = nullptr; ::getifaddrs(&list) == 0) {
+    for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+      if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET6) continue;
+      if (is_link_local(reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr)) {
+        interface = i->ifa_name;
+        break;
+      }
+    }
+    ::freeifaddrs(list);
+  }
+  return " (a link-local address needs a scope id: " + address.host() + "%" + interface + ")";
+}
+
+// The transports a server offers, for its --help and errors: "tcp, udp".
+std::string offered(const Handlers& h, const char* stream, const char* datagram) {
+  if (h.stream && h.datagram) return std::string(stream) + ", " + datagram;
+  return h.stream ? stream : datagram;
+}
+
+std::string transports(const Handlers& h) {
+  if (h.stream && h.datagram) return "tcp, udp, unix or unix-dgram";
+  return h.datagram ? "udp or unix-dgram" : "tcp or unix";
+}
+
 }  // namespace
 
-int run_server(int argc, char** argv, std::string_view description, SampleHandlers handlers) {
+int run_server(int argc, char** argv, std::string_view description, Handlers handlers) {
   block_stop_signals();  // first: a signal may come as soon as the process exists
   const std::string name =
       argc > 0 ? std::filesystem::path(argv[0]).filename().string() : std::string("server");
+  if (!handlers.stream && !handlers.datagram) {
+    std::cerr << name << ": run_server() was given no handler\n";
+    return 1;
+  }
   Flags f;
+  if (!handlers.stream) f.proto = "udp";
   CLI::App app(std::string(description), name);
-  app.add_option("--proto", f.proto, "tcp, udp, unix or unix-dgram")->capture_default_str();
-  app.add_option("--host", f.host, "address to bind (tcp, udp); ::1 for IPv6")
-      ->capture_default_str();
-  app.add_option("--port", f.port, "port to bind (tcp, udp); 0 picks a free one")
-      ->check(CLI::Range(0, 65535))
-      ->capture_default_str();
-  app.add_option("--path", f.path, "socket file (unix, unix-dgram)");
-  app.add_option("--policy", f.policy, "serial, threading, pool, forking or reactor")
-      ->capture_default_str();
+  app.get_formatter()->column_width(kHelpColumn);
+  text_flag(app, "--proto", f.proto, transports(handlers));
+  const std::string ip = offered(handlers, "tcp", "udp");
+  const std::string local = offered(handlers, "unix", "unix-dgram");
+  text_flag(app, "--host", f.host, "address to bind (" + ip + "); ::1 for IPv6");
+  count_flag(app, "--port", f.port, "port to bind (" + ip + "); 0 picks a free one", 0, 65535, true,
+             "PORT");
+  text_flag(app, "--path", f.path, "socket file (" + local + ")", false);
+  text_flag(app, "--policy", f.policy, "serial, threading, pool, forking or reactor");
   count_flag(app, "--threads", f.threads,
-             "threads that run blocking handlers: pool and reactor workers (default 16), "
-             "threading's cap (default none)",
+             "threads that run blocking handlers: pool and reactor workers, 16 by default; "
+             "threading's cap, none by default",
              1, kMaxThreads, false);
   count_flag(app, "--loops", f.loops, "reactor: event loops; 0 = one per CPU", 0, kMaxLoops);
   count_flag(app, "--max-children", f.max_children, "forking: child processes at once", 1,
@@ -185,9 +280,8 @@ int run_server(int argc, char** argv, std::string_view description, SampleHandle
              "pool and reactor: connections waiting for a worker", 1, kMaxQueued);
   count_flag(app, "--max-connections", f.max_connections,
              "open connections, queued ones included; 0 = no limit", 0, kMaxConnections);
-  app.add_option("--overload", f.overload, "at a limit: block (back-pressure) or refuse")
-      ->capture_default_str();
-  if (handlers.reads_lines)
+  text_flag(app, "--overload", f.overload, "at a limit: block (back-pressure) or refuse");
+  if (handlers.stream && handlers.reads_lines)
     count_flag(app, "--max-line", f.max_line, "longest line, counting its newline", 1, kMaxLine);
   seconds_flag(app, "--idle-timeout", f.idle_timeout,
                "close a connection silent this long; 0 = never");
@@ -198,10 +292,15 @@ int run_server(int argc, char** argv, std::string_view description, SampleHandle
   seconds_flag(app, "--drain-timeout", f.drain_timeout,
                "on SIGINT/SIGTERM, how long requests in flight may finish; then the rest "
                "are cut and the process exits 0");
-  count_flag(app, "--max-datagram", f.max_datagram, "larger datagrams are dropped", 1,
-             kMaxDatagram);
+  if (handlers.datagram)
+    count_flag(app, "--max-datagram", f.max_datagram, "larger datagrams are dropped", 1,
+               kMaxDatagram);
   seconds_flag(app, "--stats-interval", f.stats_interval,
                "print the counters on stderr this often; 0 = never");
+  if (handlers.stream)
+    seconds_flag(app, "--queue-wait-warning", f.queue_wait_warning,
+                 "pool: say on stderr when connections have waited this long for a worker "
+                 "(each holds one for its whole life); 0 = never");
 
   try {
     app.parse(argc, argv);
@@ -213,35 +312,58 @@ int run_server(int argc, char** argv, std::string_view description, SampleHandle
   }
 
   raise_descriptor_limit();
+  std::string hint;  // for a bind() that fails
   try {
     const Transport transport = parse_transport(f.proto);
+    const bool stream = is_stream(transport);
+    if (!(stream ? handlers.stream : handlers.datagram))
+      throw std::invalid_argument("--proto " + f.proto + ": this server serves " +
+                                  transports(handlers) + " only");
     const Policy policy = parse_policy(f.policy);
     ServerOptions options = to_options(f, policy);
     const Address address = to_address(f, transport);
+    hint = scope_hint(address);
     const bool reactor = policy == Policy::reactor;
     HandlerFactory factory =
-        is_stream(transport)
-            ? (reactor && handlers.reactor_stream ? handlers.reactor_stream : handlers.stream)
-            : (reactor && handlers.reactor_datagram ? handlers.reactor_datagram
-                                                    : handlers.datagram);
+        stream ? (reactor && handlers.reactor_stream ? handlers.reactor_stream : handlers.stream)
+               : (reactor && handlers.reactor_datagram ? handlers.reactor_datagram
+                                                       : handlers.datagram);
+    // Only the pool holds a connection's worker for its whole life behind a queue.
+    std::optional<QueueWatch> queue;
+    if (policy == Policy::pool && stream && f.queue_wait_warning > 0)
+      queue.emplace(Seconds(f.queue_wait_warning), options.max_queued, options.overload);
     auto server = make_server(transport, policy, address, std::move(factory), std::move(options));
+    hint.clear();
+    BaseServer& s = *server;
+    std::function<void()> watch_queue;
+    if (queue) {
+      watch_queue = [&queue, &s] {
+        if (auto line = queue->observe(QueueWatch::Clock::now(), s.stats()))
+          std::cerr << *line << std::flush;  // one write: lines from threads never interleave
+      };
+    }
     // Before StopOnSignals, whose watcher may call it, and destroyed after it.
-    DrainWatch drain(*server, Seconds(f.drain_timeout));
+    DrainWatch drain(s, Seconds(f.drain_timeout), std::move(watch_queue),
+                     queue ? queue->interval() : Seconds{1});
     // Installed before the listening line, so that whoever reads it may signal at once.
-    StopOnSignals stop(*server, [&drain](int) { drain.began(); });
-    StatsPrinter stats(*server, Seconds(f.stats_interval));
-    std::cout << "listening on " << server->url() << std::endl;
-    server->serve_forever();
-    server->server_close();  // refuses new work now, drains up to --drain-timeout
+    StopOnSignals stop(s, [&drain](int) { drain.began(); });
+    StatsPrinter stats(s, Seconds(f.stats_interval));
+    std::cout << "listening on " << s.url() << std::endl;
+    s.serve_forever();
+    s.server_close();  // refuses new work now, drains up to --drain-timeout
     drain.closed();
     return 0;
   } catch (const std::invalid_argument& e) {
     std::cerr << name << ": " << e.what() << '\n';
     return 2;
+  } catch (const std::system_error& e) {
+    std::cerr << name << ": " << e.what()
+              << (e.code() == std::errc::invalid_argument ? hint : std::string()) << '\n';
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << name << ": " << e.what() << '\n';
     return 1;
   }
 }
 
-}  // namespace switchboard::samples
+}  // namespace switchboard::cli

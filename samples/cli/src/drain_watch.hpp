@@ -1,24 +1,28 @@
 #pragma once
-// What a sample says and does about its drain (docs/design.md, "The drain"): on the
+// What a server says and does about its drain (docs/design.md, "The drain"): on the
 // first signal, how many connections it drains and for how long; once the
 // close deadline cut connections, how many; and if the server is still not
 // closed a grace period after that deadline (a handler that ignores it: a
 // sleep, a call blocked on something other than its connection), the
 // process ends anyway with status 0. The library keeps its rule that no
 // thread outlives the server; ending the process is the executable's call.
+// Until the drain its thread has nothing to do, so it runs the periodic check
+// of the pool's queue (QueueWatch): one thread for both, under every policy,
+// so that a server runs the same threads whatever it watches.
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "switchboard/server.hpp"
 
-namespace switchboard::samples {
+namespace switchboard::cli {
 
 class DrainWatch {
  public:
@@ -27,9 +31,12 @@ class DrainWatch {
   /// (the reactor gives its loops a second after the cut).
   static constexpr Seconds kGrace{2};
 
-  /// Watches `server`, whose drain lasts `drain_timeout`. Make it before the
-  /// server's threads would take SIGINT/SIGTERM: its thread inherits the mask.
-  DrainWatch(const BaseServer& server, Seconds drain_timeout);
+  /// Watches `server`, whose drain lasts `drain_timeout`; until the drain
+  /// begins, runs `tick` (if any) every `tick_interval` on its thread. Make it
+  /// before the server's threads would take SIGINT/SIGTERM: its thread
+  /// inherits the mask.
+  DrainWatch(const BaseServer& server, Seconds drain_timeout, std::function<void()> tick = {},
+             Seconds tick_interval = Seconds{1});
   /// Stops the watchdog.
   ~DrainWatch();
   DrainWatch(const DrainWatch&) = delete;
@@ -49,6 +56,8 @@ class DrainWatch {
 
   const BaseServer& server_;
   const Seconds drain_timeout_;
+  const std::function<void()> tick_;
+  const Seconds tick_interval_;
   std::string unix_path_;  // the server's socket file, removed by give_up() if still its own
   dev_t unix_dev_ = 0;
   ino_t unix_ino_ = 0;
@@ -63,4 +72,4 @@ class DrainWatch {
   std::thread thread_;
 };
 
-}  // namespace switchboard::samples
+}  // namespace switchboard::cli
