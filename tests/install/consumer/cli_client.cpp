@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
   char port[] = "0";
   char* args[] = {argv[1], port_flag, port, nullptr};
   pid_t pid = -1;
-  if (::posix_spawn(&pid, argv[1], &actions, nullptr, args, environ) != 0) return 1;
+  const int spawned = ::posix_spawn(&pid, argv[1], &actions, nullptr, args, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) return 1;
   ::close(out[1]);
 
   // "listening on tcp://127.0.0.1:PORT\n": a byte at a time, each waited for 10 s at most.
