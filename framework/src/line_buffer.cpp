@@ -45,7 +45,9 @@ char* LineBuffer::room(std::size_t most, std::size_t& size) {
     scanned_ -= std::min(scanned_, begin_);
     begin_ = 0;
   }
-  if (end_ == capacity_) {
+  const bool outgrown = was_full_ && end_ == 0 && capacity_ < most;
+  was_full_ = false;
+  if (end_ == capacity_ || outgrown) {
     const std::size_t grown = capacity_ ? capacity_ * 2 : std::max<std::size_t>(first_capacity_, 1);
     auto bigger = std::make_unique_for_overwrite<char[]>(grown);
     if (end_) std::memcpy(bigger.get(), data_.get(), end_);
@@ -60,6 +62,7 @@ void LineBuffer::release() {
   if (begin_ != end_) return;
   data_.reset();
   capacity_ = begin_ = end_ = scanned_ = 0;
+  was_full_ = false;
 }
 
 }  // namespace switchboard::detail

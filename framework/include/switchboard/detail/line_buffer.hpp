@@ -33,10 +33,16 @@ class LineBuffer {
   std::string_view take(std::size_t n);
 
   /// Where the next receive may write (moving the unread bytes to the front
-  /// or growing first if need be): at least one byte, at most `most`.
+  /// or growing first if need be): at least one byte, at most `most`. A
+  /// receive that filled the whole buffer grows it (up to `most`) even when
+  /// its bytes were taken: a peer sending more than the buffer holds then
+  /// costs a receive per `most` bytes, not per first_capacity.
   char* room(std::size_t most, std::size_t& size);
   /// The receive wrote `n` bytes at room().
-  void filled(std::size_t n) { end_ += n; }
+  void filled(std::size_t n) {
+    end_ += n;
+    was_full_ = end_ == capacity_;
+  }
   /// Forgets what is buffered (a request cut short is no request).
   void discard() { begin_ = end_ = scanned_ = 0; }
   /// Gives the memory back (a connection parked between requests); only when nothing is buffered.
@@ -49,6 +55,7 @@ class LineBuffer {
   std::size_t scanned_ = 0;          // next_line() found no '\n' before this
   std::size_t max_line_;
   std::size_t first_capacity_ = 0;
+  bool was_full_ = false;  // the last receive filled the buffer
 };
 
 }  // namespace switchboard::detail
