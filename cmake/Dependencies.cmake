@@ -35,3 +35,20 @@ if(NOT CONCURRENTQUEUE_INCLUDE_DIR)
 endif()
 add_library(switchboard_concurrentqueue INTERFACE IMPORTED)
 target_include_directories(switchboard_concurrentqueue SYSTEM INTERFACE ${CONCURRENTQUEUE_INCLUDE_DIR})
+
+# libsystemd (Debian's libsystemd-dev): socket activation and sd_notify
+# (switchboard/systemd.hpp). Linked privately; a consumer of a static
+# libswitchboard gets -lsystemd from the installed package, which finds it
+# again (switchboardConfig.cmake.in).
+find_path(SYSTEMD_INCLUDE_DIR systemd/sd-daemon.h)
+find_library(SYSTEMD_LIBRARY systemd)
+if(NOT SYSTEMD_INCLUDE_DIR OR NOT SYSTEMD_LIBRARY)
+  message(FATAL_ERROR "systemd/sd-daemon.h or libsystemd not found: install the Debian package "
+                      "libsystemd-dev (scripts/setup.sh does), or set SYSTEMD_INCLUDE_DIR and "
+                      "SYSTEMD_LIBRARY.")
+endif()
+# The name the installed package defines too: the export names it.
+add_library(switchboard::systemd UNKNOWN IMPORTED)
+set_target_properties(switchboard::systemd PROPERTIES
+  IMPORTED_LOCATION "${SYSTEMD_LIBRARY}"
+  INTERFACE_INCLUDE_DIRECTORIES "${SYSTEMD_INCLUDE_DIR}")

@@ -13,6 +13,8 @@ packages=(
   libcli11-dev            # command-line flags of the samples and bench
   libgtest-dev            # GoogleTest (pulls in the googletest sources)
   libbenchmark-dev        # Google Benchmark, for bench/
+  libsystemd-dev          # socket activation and sd_notify (switchboard/systemd.hpp)
+  systemd                 # systemd-socket-activate, the tests' socket-activation peer
   python3                 # bench/compare.py, the comparison runner and its Python reference
   clang                   # clang 14: the sanitizer builds of scripts/test.sh
   libclang-rt-14-dev      # the ASan, UBSan, TSan and libFuzzer runtimes

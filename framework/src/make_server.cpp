@@ -1,5 +1,7 @@
 #include "switchboard/make_server.hpp"
 
+#include <sys/socket.h>
+
 #include <stdexcept>
 #include <string>
 
@@ -63,7 +65,7 @@ bool is_stream(Transport t) { return t == Transport::tcp || t == Transport::unix
 std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, const Address& address,
                                         HandlerFactory factory, ServerOptions options) {
   const bool ip = transport == Transport::tcp || transport == Transport::udp;
-  if (ip != address.is_ip())
+  if (address.family() != AF_UNSPEC && ip != address.is_ip())  // none: adopt_socket()
     throw std::invalid_argument(std::string(to_string(transport)) + " needs " +
                                 (ip ? "a host and port" : "a socket path"));
   switch (transport) {
@@ -79,6 +81,29 @@ std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, cons
                                                         std::move(options));
   }
   throw std::invalid_argument("unknown protocol");
+}
+
+}  // namespace switchboard
+
+namespace switchboard {
+
+std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, Socket socket,
+                                        HandlerFactory factory, ServerOptions options) {
+  const bool ip = transport == Transport::tcp || transport == Transport::udp;
+  // The kind of address, for adopt_socket()'s check: IP or Unix, no address to bind.
+  int family = AF_UNSPEC;
+  socklen_t len = sizeof family;
+  ::getsockopt(socket.fd(), SOL_SOCKET, SO_DOMAIN, &family, &len);  // else adopt_socket() says why
+  const bool its_ip = family == AF_INET || family == AF_INET6;
+  if ((its_ip || family == AF_UNIX) && its_ip != ip)
+    throw std::invalid_argument("adopt_socket(): descriptor " + std::to_string(socket.fd()) +
+                                " is " + (ip ? "a Unix" : "an IP") + " socket; " +
+                                std::string(to_string(transport)) + " needs " +
+                                (ip ? "an IP" : "a Unix") + " socket");
+  options.bind_and_activate = false;
+  auto server = make_server(transport, policy, Address(), std::move(factory), std::move(options));
+  server->adopt_socket(std::move(socket));
+  return server;
 }
 
 }  // namespace switchboard

@@ -53,10 +53,14 @@ BaseServer::BaseServer(Address address, int socket_type, HandlerFactory factory,
       counters_(detail::make_shared_counters()),
       active_(std::make_unique<detail::ActiveSet>(options_.max_connections)) {
   if (!factory_) throw std::invalid_argument("server needs a handler factory");
-  if (address_.family() == AF_UNSPEC) throw std::invalid_argument("server needs an address");
+  const bool addressed = address_.family() != AF_UNSPEC;
+  if (!addressed && options_.bind_and_activate)
+    throw std::invalid_argument(
+        "server needs an address (or bind_and_activate off, and adopt_socket())");
   wake_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_) throw_errno("eventfd");
-  *socket_ = Socket::open(address_.family(), socket_type | SOCK_NONBLOCK);
+  // Without an address the socket comes from adopt_socket().
+  if (addressed) *socket_ = Socket::open(address_.family(), socket_type | SOCK_NONBLOCK);
   if (options_.bind_and_activate) {  // the bases', as Python's constructor calls them
     BaseServer::server_bind();
     BaseServer::server_activate();

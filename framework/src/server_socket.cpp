@@ -1,7 +1,9 @@
 // Where a server's socket comes from and how it goes: socketserver's
-// server_bind() and server_activate(), the drain's stop of new connects, and
+// server_bind() and server_activate(), or a socket it is given
+// (adopt_socket(), which it borrows); the drain's stop of new connects, and
 // the close that removes the Unix socket file this server made.
 
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
@@ -15,6 +17,7 @@
 #include <system_error>
 
 #include "accept.hpp"
+#include "adopt.hpp"
 #include "switchboard/server.hpp"
 
 namespace switchboard {
@@ -61,6 +64,8 @@ void BaseServer::server_bind() {
   std::lock_guard lock(socket_mutex_);
   if (bound_)
     throw std::logic_error("server_bind(): " + address_.to_string() + " is bound already");
+  if (address_.family() == AF_UNSPEC)
+    throw std::logic_error("server_bind(): the server has no address (adopt_socket() gives one)");
   Socket& s = *socket_;
   if (address_.is_unix()) {
     prepare_unix_path(address_, socket_type_, options_.replace_stale_unix_path);
@@ -96,6 +101,25 @@ void BaseServer::server_activate() {
   activated_ = true;
 }
 
+void BaseServer::adopt_socket(Socket socket) {
+  std::lock_guard lock(socket_mutex_);
+  if (bound_)
+    throw std::logic_error("adopt_socket(): the server has a socket already (bound to " +
+                           address_.to_string() + ")");
+  detail::check_adoptable(socket.fd(), socket_type_, address_.family());
+  const int fd = socket.fd();
+  // Our accept and receive loops run until EAGAIN.
+  const int status = ::fcntl(fd, F_GETFL);
+  if (status < 0 || ::fcntl(fd, F_SETFL, status | O_NONBLOCK) < 0) throw_errno("fcntl O_NONBLOCK");
+  const int flags = ::fcntl(fd, F_GETFD);
+  if (flags < 0 || ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) throw_errno("fcntl FD_CLOEXEC");
+  address_ = socket.local_address();
+  *socket_ = std::move(socket);
+  borrowed_ = true;
+  bound_ = true;
+  activated_ = true;
+}
+
 // The drain's stop of new connects, from any thread. A connection the kernel
 // has already accepted for us is never reset (a proxy in front would count a
 // failed request it does not retry): those in the backlog are taken now, to
@@ -104,9 +128,14 @@ void BaseServer::server_activate() {
 // reset a TCP listener's backlog; a Unix listener shut for reading refuses
 // new connects and keeps its queue. The listener itself closes on the
 // serving thread, which may be polling it now.
+//
+// A borrowed listener is left as it is (no filter, no shutdown, its backlog
+// untaken): the serving thread stops accepting and closes our descriptor,
+// and what is queued waits for the socket's next owner, as systemd's rule
+// for Accept=no sockets has it.
 void BaseServer::stop_accepting() noexcept {
   std::lock_guard lock(socket_mutex_);
-  if (!*socket_ || socket_type_ != SOCK_STREAM) return;
+  if (!*socket_ || socket_type_ != SOCK_STREAM || borrowed_) return;
   const int fd = socket_->fd();
   if (address_.is_unix()) {
     ::shutdown(fd, SHUT_RD);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
 
 #include "accept.hpp"
 #include "counters.hpp"
@@ -22,14 +23,23 @@ void apply_timeouts(Socket& s, const ServerOptions& o) {
   if (o.write_timeout.count() > 0) s.set_timeout(SO_SNDTIMEO, o.write_timeout);
 }
 
-int accept_connection(int listener, bool unix_socket, const ServerOptions& options, Request& out) {
+int accept_connection(int listener, bool configure, const ServerOptions& options, Request& out) {
   sockaddr_storage peer{};
   socklen_t len = sizeof peer;
   const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
   if (fd < 0) return errno;
   out.connection = Socket(fd);
   out.client_address = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), len);
-  if (unix_socket) apply_timeouts(out.connection, options);
+  if (configure) {
+    try {
+      apply_timeouts(out.connection, options);
+      if (options.tcp_nodelay && out.client_address.is_ip())
+        out.connection.set_option(IPPROTO_TCP, TCP_NODELAY, 1);
+    } catch (const std::system_error&) {  // the peer is gone already: take the next
+      out.connection.close();
+      return ECONNABORTED;
+    }
+  }
   return 0;
 }
 
@@ -79,8 +89,8 @@ void StreamServer::report_out_of_descriptors(int err) {
 bool StreamServer::get_request(Request& request) {
   const int listener = socket().fd();
   for (;;) {
-    const int err =
-        detail::accept_connection(listener, !server_address().is_ip(), options(), request);
+    const int err = detail::accept_connection(
+        listener, !server_address().is_ip() || socket_borrowed(), options(), request);
     if (err == 0) {
       accept_backoff_ = Seconds{0};
       out_of_descriptors_ = false;

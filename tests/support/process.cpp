@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
@@ -89,6 +90,8 @@ ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<s
     posix_spawn_file_actions_addopen(&actions, 2, options.stderr_path.c_str(),
                                      O_WRONLY | O_CREAT | O_APPEND, 0644);
   }
+  for (const auto& [here, there] : options.fds)
+    posix_spawn_file_actions_adddup2(&actions, here, there);  // the same number: CLOEXEC cleared
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, defaults;
@@ -103,8 +106,18 @@ ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<s
   argv.push_back(const_cast<char*>(program.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<char*> envp;  // ours, less the names options.env sets, then those
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const bool replaced = std::any_of(options.env.begin(), options.env.end(), [&](const auto& set) {
+      return entry.substr(0, entry.find('=') + 1) == set.substr(0, set.find('=') + 1);
+    });
+    if (!replaced) envp.push_back(*e);
+  }
+  for (const auto& set : options.env) envp.push_back(const_cast<char*>(set.c_str()));
+  envp.push_back(nullptr);
   const int err =
-      ::posix_spawn(&child.pid_, program.c_str(), &actions, &attr, argv.data(), environ);
+      ::posix_spawn(&child.pid_, program.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (err != 0) {

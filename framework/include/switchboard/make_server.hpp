@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "switchboard/server.hpp"
+#include "switchboard/socket.hpp"
 
 namespace switchboard {
 
@@ -25,6 +26,12 @@ bool is_stream(Transport transport);
 /// Throws std::invalid_argument for an address of the wrong kind and
 /// std::system_error when binding fails.
 std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, const Address& address,
+                                        HandlerFactory factory, ServerOptions options = {});
+/// The same, serving on `socket` (BaseServer::adopt_socket(): borrowed, not
+/// bound here; options.bind_and_activate is ignored). Throws as
+/// adopt_socket() does, std::invalid_argument also for a socket of the
+/// other kind (a Unix socket for tcp, ...).
+std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, Socket socket,
                                         HandlerFactory factory, ServerOptions options = {});
 
 }  // namespace switchboard

@@ -20,8 +20,9 @@ enum class Overload {
 struct ServerOptions {
   // The listening socket.
   /// The constructor binds and listens; false: the caller calls server_bind()
-  /// and server_activate() (an override may set socket options first), as
-  /// Python's bind_and_activate=False.
+  /// and server_activate() (an override may set socket options first), or
+  /// adopt_socket() to serve on a socket it is given, as Python's
+  /// bind_and_activate=False.
   bool bind_and_activate = true;
   int backlog = SOMAXCONN;    ///< listen() backlog (Python's 5 is far too small)
   bool reuse_address = true;  ///< SO_REUSEADDR on TCP listeners (restart while in TIME_WAIT)
@@ -58,6 +59,7 @@ struct ServerOptions {
   std::size_t loops =
       0;  ///< reactor: event loops, one thread each; 0 = one per CPU this process may use
   bool socket_per_loop = false;  ///< reactor, UDP: each loop reads its own SO_REUSEPORT socket
+                                 ///< (not with an adopted socket: see adopt_socket())
   /// reactor, restartable handlers: how long a worker waits for a connection's
   /// next request before parking it, when no other connection waits for a
   /// worker (parking costs an unwind and two hand-offs); 0 = park at once

@@ -84,6 +84,32 @@ class BaseServer {
   virtual void server_bind();
   /// Listens (streams; backlog from options()). After server_bind().
   virtual void server_activate();
+  /// Serves on `socket`, a bound socket this server is given (inherited as
+  /// `--fd N`, passed by systemd), instead of server_bind() and
+  /// server_activate(): Python's bind_and_activate=False, then replacing
+  /// server.socket. Construct with options().bind_and_activate false (and,
+  /// if you like, no address: Address{}, or "" for a Unix server). A stream
+  /// socket must be listening. server_address() becomes the socket's own.
+  ///
+  /// The socket is borrowed: its other holders (a parent, systemd, the next
+  /// generation of this server) share it, so server_close() and drain() only
+  /// stop accepting and close this server's descriptor, never shut it down,
+  /// filter it or take its backlog: connections queued on it wait for its
+  /// next owner, and its Unix socket file is never removed. It is made
+  /// non-blocking (the file status is shared: another holder may take a
+  /// connection between poll() and accept()) and close-on-exec (this
+  /// descriptor only); options that accepted connections would inherit from
+  /// the listener (TCP_NODELAY, timeouts) are set on each connection instead.
+  /// Reactor, UDP: the loops read this one socket (socket_per_loop is
+  /// ignored: datagrams queued on sockets of our own on its port would be
+  /// lost when we close them). Throws std::system_error for a descriptor that
+  /// is not open or not a socket, std::invalid_argument for a socket of the
+  /// wrong type or family, unbound or (streams) not listening, each naming
+  /// the descriptor; `socket` is closed then. std::logic_error if this server
+  /// is bound already. Before serve_forever(); one thread.
+  void adopt_socket(Socket socket);
+  /// Whether the socket was adopted (adopt_socket()) rather than bound here. Thread safe.
+  bool socket_borrowed() const { return borrowed_; }
   /// Stops serving requests and releases the socket (and the Unix path this
   /// server created); idle connections end now, and policies wait for what
   /// they started until the close deadline, then force it. Idempotent.
@@ -117,7 +143,8 @@ class BaseServer {
  protected:
   /// Binds and listens (streams) at once (see server_bind()); throws
   /// std::system_error naming the address (EADDRINUSE, EACCES, ...) and
-  /// leaks nothing when it does.
+  /// leaks nothing when it does. With options().bind_and_activate false the
+  /// address may be empty (Address{}): then adopt_socket() gives the socket.
   BaseServer(Address address, int socket_type, HandlerFactory factory, ServerOptions options);
 
   // The lifecycle hooks, in the order they run.
@@ -231,6 +258,7 @@ class BaseServer {
   std::atomic<bool> socket_closed_{false};  // server_close() ran (a datagram socket may stay open)
   bool bound_ = false;                      // server_bind() ran
   bool activated_ = false;                  // server_activate() ran: serving may begin
+  bool borrowed_ = false;                   // adopt_socket() gave the socket: never shut down
   std::mutex serving_mutex_;
   std::condition_variable serving_done_;
   bool serving_ = false;
@@ -279,14 +307,18 @@ class UDPServer : public DatagramServer {
 
 class UnixStreamServer : public StreamServer {
  public:
+  /// `path` "": no address, for adopt_socket().
   UnixStreamServer(std::string_view path, HandlerFactory factory, ServerOptions options = {})
-      : StreamServer(Address::unix_path(path), std::move(factory), std::move(options)) {}
+      : StreamServer(path.empty() ? Address() : Address::unix_path(path), std::move(factory),
+                     std::move(options)) {}
 };
 
 class UnixDatagramServer : public DatagramServer {
  public:
+  /// `path` "": no address, for adopt_socket().
   UnixDatagramServer(std::string_view path, HandlerFactory factory, ServerOptions options = {})
-      : DatagramServer(Address::unix_path(path), std::move(factory), std::move(options)) {}
+      : DatagramServer(path.empty() ? Address() : Address::unix_path(path), std::move(factory),
+                       std::move(options)) {}
 };
 
 }  // namespace switchboard

@@ -13,5 +13,6 @@
 #include "switchboard/signals.hpp"
 #include "switchboard/socket.hpp"
 #include "switchboard/stats.hpp"
+#include "switchboard/systemd.hpp"
 #include "switchboard/thread_pool.hpp"
 #include "switchboard/threading.hpp"

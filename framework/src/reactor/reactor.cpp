@@ -79,9 +79,8 @@ Reactor::Reactor(BaseServer& server)
   const std::size_t n = o.loops ? o.loops : usable_cpus();
   loops_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<EventLoop>(o));
-  if (server.socket_type() == SOCK_DGRAM && server.socket())
-    datagram_loops_.push_back(std::make_unique<DatagramLoop>(*this, *loops_[0], server.socket()));
-  if (!datagram_loops_.empty())  // the workers are joined in close() before the datagram loops go
+  // The workers are joined in close() before the datagram loops go.
+  if (server.socket_type() == SOCK_DGRAM)
     places_.on_room([this] {
       std::lock_guard lock(receiving_mutex_);
       for (auto& d : datagram_loops_) d->room_made();
@@ -157,13 +156,19 @@ void Reactor::serve_datagrams() {
   {
     std::lock_guard lock(receiving_mutex_);
     if (closed_.load()) return;
-    // socket_per_loop: the other loops' sockets join the port once it is
-    // bound (the server may have been made with bind_and_activate off).
-    const ServerOptions& o = server_.options();
-    if (o.socket_per_loop && server_.server_address().is_ip() && datagram_loops_.size() == 1) {
-      for (std::size_t i = 1; i < loops_.size(); ++i) {
-        Socket s = reuse_port_socket(server_.server_address(), o);
-        datagram_loops_.push_back(std::make_unique<DatagramLoop>(*this, *loops_[i], s));
+    // Made now, not with the reactor: the server may have been made with
+    // bind_and_activate off, and its socket bound or adopted since.
+    // socket_per_loop: the other loops' sockets join the port; not an
+    // adopted socket's, whose datagrams would be lost when we close ours.
+    if (datagram_loops_.empty() && server_.socket()) {
+      datagram_loops_.push_back(
+          std::make_unique<DatagramLoop>(*this, *loops_[0], server_.socket()));
+      const ServerOptions& o = server_.options();
+      if (o.socket_per_loop && server_.server_address().is_ip() && !server_.socket_borrowed()) {
+        for (std::size_t i = 1; i < loops_.size(); ++i) {
+          Socket s = reuse_port_socket(server_.server_address(), o);
+          datagram_loops_.push_back(std::make_unique<DatagramLoop>(*this, *loops_[i], s));
+        }
       }
     }
     for (auto& d : datagram_loops_) d->start();

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <utility>
 
+#include "switchboard/systemd.hpp"
+
 namespace switchboard::cli {
 namespace {
 
@@ -26,7 +28,8 @@ DrainWatch::DrainWatch(const BaseServer& server, Seconds drain_timeout, std::fun
       drain_timeout_(drain_timeout),
       tick_(std::move(tick)),
       tick_interval_(tick_interval) {
-  if (server.server_address().is_unix()) {
+  // A borrowed socket's file is not ours to remove.
+  if (server.server_address().is_unix() && !server.socket_borrowed()) {
     struct stat st {};
     if (::lstat(server.server_address().path().c_str(), &st) == 0) {
       unix_path_ = server.server_address().path();
@@ -57,7 +60,9 @@ void DrainWatch::began() {
   changed_.notify_all();
   std::ostringstream line;
   line << "draining " << stats.connections << " connections, up to " << drain_timeout_.count()
-       << " s; again to quit\n";
+       << " s";
+  systemd::notify("STOPPING=1\nSTATUS=" + line.str());
+  line << "; again to quit\n";
   say(line);
 }
 

@@ -42,8 +42,9 @@ class DrainWatch {
   DrainWatch(const DrainWatch&) = delete;
   DrainWatch& operator=(const DrainWatch&) = delete;
 
-  /// The drain begins (StopOnSignals::OnDrain): says so on stderr, once, and
-  /// starts the watchdog's clock. Thread safe.
+  /// The drain begins (StopOnSignals::OnDrain): says so on stderr and to
+  /// systemd (STOPPING=1, STATUS=), once, and starts the watchdog's clock.
+  /// Thread safe.
   void began();
   /// server_close() returned: says how many connections the deadline cut, if
   /// any, and stands the watchdog down. Thread safe.

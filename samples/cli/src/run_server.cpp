@@ -20,11 +20,13 @@
 #include <system_error>
 
 #include "drain_watch.hpp"
+#include "inherited_socket.hpp"
 #include "queue_watch.hpp"
 #include "stats_printer.hpp"
 #include "switchboard/cli.hpp"
 #include "switchboard/make_server.hpp"
 #include "switchboard/signals.hpp"
+#include "switchboard/systemd.hpp"
 
 namespace switchboard::cli {
 namespace {
@@ -68,6 +70,7 @@ struct Flags {
   std::size_t max_datagram = ServerOptions{}.max_datagram;
   double stats_interval = 0;
   double queue_wait_warning = 5;
+  std::size_t fd = 0;  // --fd; 0: none
 };
 
 // Spaces wrap() keeps, so that "(1 to 4096)" is not split over two lines.
@@ -264,10 +267,16 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
   text_flag(app, "--proto", f.proto, transports(handlers));
   const std::string ip = offered(handlers, "tcp", "udp");
   const std::string local = offered(handlers, "unix", "unix-dgram");
-  text_flag(app, "--host", f.host, "address to bind (" + ip + "); ::1 for IPv6");
-  count_flag(app, "--port", f.port, "port to bind (" + ip + "); 0 picks a free one", 0, 65535, true,
-             "PORT");
-  text_flag(app, "--path", f.path, "socket file (" + local + ")", false);
+  CLI::Option* host =
+      text_flag(app, "--host", f.host, "address to bind (" + ip + "); ::1 for IPv6");
+  CLI::Option* port =
+      count_flag(app, "--port", f.port, "port to bind (" + ip + "); 0 picks a free one", 0, 65535,
+                 true, "PORT");
+  CLI::Option* path = text_flag(app, "--path", f.path, "socket file (" + local + ")", false);
+  count_flag(app, "--fd", f.fd,
+             "serve on this inherited socket (listening, for streams) of --proto's kind "
+             "instead of binding; socket activation (LISTEN_FDS) does the same",
+             3, 65535, false);
   text_flag(app, "--policy", f.policy, "serial, threading, pool, forking or reactor");
   count_flag(app, "--threads", f.threads,
              "threads that run blocking handlers: pool and reactor workers, 16 by default; "
@@ -310,6 +319,12 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
     std::cerr << name << ": " << e.what() << " (see --help)\n";
     return 2;
   }
+  // Checked here rather than by CLI11's excludes(), which would crowd --help.
+  if (f.fd != 0 && (host->count() + port->count() + path->count()) > 0) {
+    std::cerr << name << ": --fd serves an inherited socket; --host, --port and --path bind one"
+              << " (see --help)\n";
+    return 2;
+  }
 
   raise_descriptor_limit();
   std::string hint;  // for a bind() that fails
@@ -321,7 +336,8 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
                                   transports(handlers) + " only");
     const Policy policy = parse_policy(f.policy);
     ServerOptions options = to_options(f, policy);
-    const Address address = to_address(f, transport);
+    std::optional<Socket> inherited = inherited_socket(f.fd, name);
+    const Address address = inherited ? Address() : to_address(f, transport);
     hint = scope_hint(address);
     const bool reactor = policy == Policy::reactor;
     HandlerFactory factory =
@@ -332,7 +348,10 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
     std::optional<QueueWatch> queue;
     if (policy == Policy::pool && stream && f.queue_wait_warning > 0)
       queue.emplace(Seconds(f.queue_wait_warning), options.max_queued, options.overload);
-    auto server = make_server(transport, policy, address, std::move(factory), std::move(options));
+    auto server =
+        inherited ? make_server(transport, policy, std::move(*inherited), std::move(factory),
+                                std::move(options))
+                  : make_server(transport, policy, address, std::move(factory), std::move(options));
     hint.clear();
     BaseServer& s = *server;
     std::function<void()> watch_queue;
@@ -349,6 +368,7 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
     StopOnSignals stop(s, [&drain](int) { drain.began(); });
     StatsPrinter stats(s, Seconds(f.stats_interval));
     std::cout << "listening on " << s.url() << std::endl;
+    systemd::notify("READY=1\nSTATUS=serving on " + s.url());  // Type=notify units
     s.serve_forever();
     s.server_close();  // refuses new work now, drains up to --drain-timeout
     drain.closed();

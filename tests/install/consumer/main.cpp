@@ -1,6 +1,7 @@
 // Uses an installed switchboard: TCP requests served by handle_request(), sent
 // by a client thread in this process, with a handler of its own and (when the
-// package exports switchboard::handlers) a library one. Exit status 0: it worked.
+// package exports switchboard::handlers) a library one; systemd's notify()
+// links. Exit status 0: it worked.
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <string>
 #include <switchboard/switchboard.hpp>
+#include <switchboard/systemd.hpp>
 #include <thread>
 #ifdef CONSUMER_HAS_HANDLERS
 #include <switchboard/handlers/handlers.hpp>
@@ -76,5 +78,8 @@ int main() {
   using switchboard::handlers::EchoStreamHandler;
   if (!serve_one(switchboard::handler<EchoStreamHandler>, "echo\n", "echo\n")) ok = false;
 #endif
+  // libsystemd comes with the package (-lsystemd for a static library);
+  // without NOTIFY_SOCKET this sends nothing.
+  switchboard::systemd::notify("STATUS=consumer ran");
   return ok ? 0 : 1;
 }

@@ -9,6 +9,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "support/deadline.hpp"
@@ -34,6 +35,11 @@ struct SpawnOptions {
   /// than a pipe: what a person typing gives it. write_stdin() types a line
   /// at a time; "\x04" (Ctrl-D) at the start of a line is the end of input.
   bool stdin_terminal = false;
+  /// Descriptors the child inherits: {descriptor here, its number in the
+  /// child} (3 or more; close-on-exec here is fine, it is dup2()ed).
+  std::vector<std::pair<int, int>> fds;
+  /// "NAME=value" entries put in the child's environment (replacing NAME).
+  std::vector<std::string> env;
 };
 
 class ChildProcess {

@@ -5,7 +5,11 @@
 // raised, the "listening on URL" line, a drain on the first signal (said on
 // stderr, bounded by --drain-timeout, the process ended after it whatever a
 // handler does), --stats-interval, and a warning when connections wait long
-// for a pool worker. The sample servers are written on it.
+// for a pool worker. The socket is bound, or inherited and borrowed
+// (--fd N, or systemd's socket activation: LISTEN_FDS for this process);
+// with NOTIFY_SOCKET set, systemd hears READY=1 after the listening line
+// and STOPPING=1 when the drain begins (switchboard/systemd.hpp). The
+// sample servers are written on it.
 //
 //   #include <switchboard/cli.hpp>
 //   int main(int argc, char** argv) {
