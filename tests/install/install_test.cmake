@@ -32,16 +32,16 @@ endif()
 run("cmake --install" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}" ${config_args})
 
 # The layout a consumer (and a distribution package) relies on. With the
-# samples (SWITCHBOARD_BUILD_SAMPLES) come switchboard::cli, and the sample
-# servers and client, for the load generator to drive.
+# samples (SWITCHBOARD_BUILD_SAMPLES) come the sample servers and client, for
+# the load generator to drive.
 set(expected ${INCLUDEDIR}/switchboard/switchboard.hpp
              ${INCLUDEDIR}/switchboard/server.hpp
+             ${INCLUDEDIR}/switchboard/cli.hpp ${LIBDIR}/libswitchboard_cli.a
              ${LIBDIR}/cmake/switchboard/switchboardConfig.cmake
              ${LIBDIR}/cmake/switchboard/switchboardConfigVersion.cmake
              ${LIBDIR}/cmake/switchboard/switchboardTargets.cmake)
 if(SAMPLES)
-  list(APPEND expected ${INCLUDEDIR}/switchboard/cli.hpp ${LIBDIR}/libswitchboard_cli.a
-       bin/echo_server bin/timestamp_server bin/timestamp_client bin/custom_handler)
+  list(APPEND expected bin/echo_server bin/timestamp_server bin/timestamp_client bin/custom_handler)
 endif()
 foreach(f ${expected})
   if(NOT EXISTS "${prefix}/${f}")
