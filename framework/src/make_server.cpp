@@ -83,10 +83,6 @@ std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, cons
   throw std::invalid_argument("unknown protocol");
 }
 
-}  // namespace switchboard
-
-namespace switchboard {
-
 std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, Socket socket,
                                         HandlerFactory factory, ServerOptions options) {
   const bool ip = transport == Transport::tcp || transport == Transport::udp;

@@ -40,6 +40,9 @@ using switchboard::ServerOptions;
 /// How long any wait may take before the test calls it a failure.
 inline constexpr std::chrono::seconds kLimit{10};
 
+/// "i\n": the i-th client's request, to tell the replies apart.
+inline std::string line_of(int i) { return std::to_string(i) + "\n"; }
+
 /// Descriptors open in this process, from /proc/self/fd.
 int open_fd_count();
 

@@ -3,6 +3,8 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
+#include <optional>
 #include <regex>
 #include <string>
 #include <tuple>
@@ -92,6 +94,34 @@ SpawnOptions at_a_terminal() {
   return options;
 }
 
+// timestamp_client with `input` piped in, run to its end against `port`;
+// with `close_input` false the input stays open, so only the input itself can
+// end the session.
+struct PipedSession {
+  std::optional<ExitStatus> status;
+  std::string out, err;
+};
+PipedSession run_piped_client(const std::string& proto, std::uint16_t port,
+                              const std::string& input, bool close_input = true) {
+  ChildProcess client =
+      ChildProcess::spawn(kTimestampClient, {"--proto", proto, "--port", std::to_string(port)});
+  client.write_stdin(input);
+  if (close_input) client.close_stdin();
+  PipedSession session;
+  session.status = client.wait();
+  session.out = client.drain_stdout();
+  session.err = client.drain_stderr();
+  return session;
+}
+
+// The reply lines of a piped session.
+std::vector<std::string> lines_of(const std::string& out) {
+  std::vector<std::string> lines;
+  for (std::size_t at = 0, nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1)
+    lines.push_back(out.substr(at, nl - at));
+  return lines;
+}
+
 class TimestampClientProto : public testing::TestWithParam<std::string> {};
 
 // A person at a terminal is prompted for each line.
@@ -140,22 +170,15 @@ TEST_P(TimestampClientProto, PipedInputGetsTheRepliesAlone) {
   const std::string proto = GetParam();
   TempDir dir;
   auto server = start_server(kTimestampServer, server_args(proto, "threading", dir));
-  ChildProcess client = ChildProcess::spawn(
-      kTimestampClient, {"--proto", proto, "--port", std::to_string(server.listening.port)});
-  client.write_stdin("one\ntwo\nthree\n");
-  client.close_stdin();
-  const auto status = client.wait();
-  ASSERT_TRUE(status) << "the client did not end at end of input";
-  EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << client.drain_stderr();
-  const std::string out = client.drain_stdout();
-  std::vector<std::string> lines;
-  for (std::size_t at = 0, nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1)
-    lines.push_back(out.substr(at, nl - at));
-  ASSERT_EQ(lines.size(), 3u) << out;
-  EXPECT_TRUE(out.ends_with('\n')) << out;
-  EXPECT_TRUE(stamped(lines[0], "one")) << out;
-  EXPECT_TRUE(stamped(lines[1], "two")) << out;
-  EXPECT_TRUE(stamped(lines[2], "three")) << out;
+  const PipedSession session = run_piped_client(proto, server.listening.port, "one\ntwo\nthree\n");
+  ASSERT_TRUE(session.status) << "the client did not end at end of input";
+  EXPECT_TRUE(session.status->exited(0)) << *session.status << "; stderr: " << session.err;
+  const std::vector<std::string> lines = lines_of(session.out);
+  ASSERT_EQ(lines.size(), 3u) << session.out;
+  EXPECT_TRUE(session.out.ends_with('\n')) << session.out;
+  EXPECT_TRUE(stamped(lines[0], "one")) << session.out;
+  EXPECT_TRUE(stamped(lines[1], "two")) << session.out;
+  EXPECT_TRUE(stamped(lines[2], "three")) << session.out;
   expect_clean_stop(server.process);
 }
 
@@ -164,16 +187,45 @@ TEST_P(TimestampClientProto, PipedInputEndsAtAnEmptyLine) {
   const std::string proto = GetParam();
   TempDir dir;
   auto server = start_server(kTimestampServer, server_args(proto, "threading", dir));
-  ChildProcess client = ChildProcess::spawn(
-      kTimestampClient, {"--proto", proto, "--port", std::to_string(server.listening.port)});
-  client.write_stdin("hello\n\nnot sent\n");
-  const auto status = client.wait();
-  ASSERT_TRUE(status) << "the client did not end on an empty line";
-  EXPECT_TRUE(status->exited(0)) << *status << "; stderr: " << client.drain_stderr();
-  const std::string out = client.drain_stdout();
-  ASSERT_TRUE(out.ends_with('\n')) << out;
-  EXPECT_TRUE(std::regex_match(out.substr(0, out.size() - 1), kStamped)) << out;
+  const PipedSession session = run_piped_client(proto, server.listening.port, "hello\n\nnot sent\n",
+                                                /*close_input=*/false);
+  ASSERT_TRUE(session.status) << "the client did not end on an empty line";
+  EXPECT_TRUE(session.status->exited(0)) << *session.status << "; stderr: " << session.err;
+  ASSERT_TRUE(session.out.ends_with('\n')) << session.out;
+  EXPECT_TRUE(std::regex_match(session.out.substr(0, session.out.size() - 1), kStamped))
+      << session.out;
   expect_clean_stop(server.process);
+}
+
+// The client against the tutorial's server as Python's socketserver serves
+// it (a peer none of this project wrote): the same replies, in order.
+constexpr const char* kPythonTimestampServer = R"(
+import socketserver, sys, time
+class Lines(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(b"[%s] %s" % (time.ctime().encode(), line))
+class Datagrams(socketserver.BaseRequestHandler):
+    def handle(self):
+        data, sock = self.request
+        sock.sendto(b"[%s] %s" % (time.ctime().encode(), data), self.client_address)
+tcp = sys.argv[1] == "tcp"
+server = (socketserver.ThreadingTCPServer if tcp else socketserver.UDPServer)(
+    ("127.0.0.1", 0), Lines if tcp else Datagrams)
+print("listening on %s://127.0.0.1:%d" % (sys.argv[1], server.server_address[1]), flush=True)
+server.serve_forever()
+)";
+
+TEST_P(TimestampClientProto, TalksToPythonsSocketserver) {
+  const std::string proto = GetParam();
+  auto server = start_server("/usr/bin/python3", {"-c", kPythonTimestampServer, proto});
+  const PipedSession session = run_piped_client(proto, server.listening.port, "one\ntwo\n");
+  ASSERT_TRUE(session.status) << "the client did not end at end of input";
+  EXPECT_TRUE(session.status->exited(0)) << *session.status << "; stderr: " << session.err;
+  const std::vector<std::string> lines = lines_of(session.out);
+  ASSERT_EQ(lines.size(), 2u) << session.out;
+  EXPECT_TRUE(stamped(lines[0], "one")) << session.out;
+  EXPECT_TRUE(stamped(lines[1], "two")) << session.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, TimestampClientProto, testing::Values("tcp", "udp"));
