@@ -16,23 +16,40 @@ namespace switchboard::detail {
 // (bench/micro BM_PoolQueue/16: 293k items/s at moodycamel's 10000 spins, 364k at 100).
 constexpr int kSemaphoreSpins = 100;
 
-// The counts, each sequentially consistent:
-//   available  tasks queued and not yet taken
-//   awake      idle threads not asleep: each looks at the queue before it sleeps
-//   asleep     sleeping threads no waker has claimed yet
-// A thread going to sleep counts itself asleep, then leaves `awake`, then
-// looks at `available`; a producer adds to `available`, then looks at
-// `awake` and, if none is, claims a sleeper (or starts a thread). One of the
-// two always sees the other: no task is stranded. A claimed sleeper is
-// counted awake by its waker, which then signals the semaphore; sleepers are
-// anonymous, so whichever sleeper takes the signal is the one claimed, and
-// one that times out unclaimed claims itself (or, if every sleeper was
-// claimed, waits for the signal that is coming).
+// Who is to take the queued tasks, counted in one word so that each change
+// and the decision it leads to see the same moment:
+//   available  tasks queued and not yet taken (high half, signed: a task can
+//              be taken before its producer counts it)
+//   awake      idle threads not asleep (low half): each looks at the queue
+//              before it sleeps
+// and beside it `asleep`, the sleeping threads no waker has claimed yet.
+// A thread going to sleep counts itself asleep, then leaves `awake`, and
+// stays if that change saw a task; a producer counts its task and, if that
+// change saw fewer awake than available (Wake::each), claims a sleeper (or
+// starts a thread). One of the two always sees the other: no task is
+// stranded. A thread taking a task leaves `available` and `awake` in one
+// change, so a producer never counts on a thread that is already busy, nor
+// wakes one for a task already taken: a task wakes at most one thread.
+//
+// A claimed sleeper is counted awake by its waker before it stops counting
+// asleep (a producer looking in between would start a thread for nothing);
+// then the waker signals the semaphore. Sleepers are anonymous: whichever
+// takes the signal is the one claimed, and one that wakes unclaimed claims
+// itself (or, if every sleeper was claimed, waits for the signal that is coming).
+//
+// Wake::at_batch wakes a thread only when none is awake; the one that wakes
+// it counts it awake from none by compare-and-swap, so that the end of a
+// batch and a thread leaving tasks behind never both wake one for them.
 struct Workers::State {
   struct Task {
     Request request;
     Job* job = nullptr;
   };
+
+  static constexpr std::int64_t kTask = std::int64_t{1} << 32;  // one `available`
+  static constexpr std::int64_t kThread = 1;                    // one `awake`
+  static std::int64_t available_in(std::int64_t counts) { return counts >> 32; }
+  static std::int64_t awake_in(std::int64_t counts) { return counts & 0xffffffff; }
 
   State(Config c, std::function<void(Request&, bool)> s) : config(c), serve(std::move(s)) {}
 
@@ -42,40 +59,71 @@ struct Workers::State {
     return false;
   }
 
-  // A thread for the tasks no idle thread will take: a sleeper, or a new one.
+  // Counts a sleeper awake and claims it; false (and uncounted) if none is left.
+  bool claim_awake() {
+    counts.fetch_add(kThread);
+    if (claim_sleeper()) return true;
+    counts.fetch_sub(kThread);
+    return false;
+  }
+
+  // A thread for a task no idle thread will take: a sleeper, or a new one.
   void wake_or_grow() {
-    if (claim_sleeper()) {
-      awake.fetch_add(1);
-      ready.signal();
-      return;
-    }
+    if (claim_awake()) return ready.signal();
     try {
       grow();
     } catch (...) {  // at its limits: a busy thread takes the task when it is done
     }
   }
 
-  // Starts a thread below the cap; throws if the system has none to give.
-  void grow() {
+  // Wake::at_batch: wakes a thread if tasks wait and none is awake.
+  void wake_if_none_awake(std::int64_t seen) {
+    while (available_in(seen) > 0 && awake_in(seen) == 0) {
+      if (asleep.load() == 0 && full()) return;  // all busy: the first done takes them
+      if (!counts.compare_exchange_weak(seen, seen + kThread)) continue;
+      if (claim_sleeper()) return ready.signal();
+      bool started = false;
+      try {
+        started = grow(/*counted=*/true);
+      } catch (...) {
+      }
+      if (!started) counts.fetch_sub(kThread);  // a busy thread takes them when it is done
+      return;
+    }
+  }
+
+  // Starts a thread below the cap, born idle and awake (already counted
+  // awake by the caller if `counted`); false at the cap or when closing.
+  // Throws if the system has no thread to give.
+  bool grow(bool counted = false) {
+    if (full()) return false;  // the common case at the cap: no lock
     std::lock_guard lock(mutex);
-    if (closing || (config.max_threads != 0 && count.load() >= config.max_threads)) return;
+    if (closing || (config.max_threads != 0 && count.load() >= config.max_threads)) return false;
     auto self = threads.emplace(threads.end());
-    awake.fetch_add(1);  // born idle and awake
+    if (!counted) counts.fetch_add(kThread);
     count.fetch_add(1);
     try {
       *self = std::thread([this, self] { work(self); });
     } catch (...) {
       threads.erase(self);
-      awake.fetch_sub(1);
+      if (!counted) counts.fetch_sub(kThread);
       count.fetch_sub(1);
       throw;
     }
+    return true;
+  }
+
+  // At the cap with threads that never retire, none can start: a count
+  // that only grows (under the lock) says so without the lock.
+  bool full() const {
+    return config.max_threads != 0 && config.keep_idle == std::chrono::milliseconds::max() &&
+           count.load() >= config.max_threads;
   }
 
   void push(Task task) {
     if (!queue.enqueue(std::move(task))) throw std::bad_alloc();
-    available.fetch_add(1);
-    if (config.wake == Wake::each && awake.load() < available.load()) wake_or_grow();
+    const auto now = counts.fetch_add(kTask) + kTask;
+    if (config.wake == Wake::each && awake_in(now) < available_in(now)) wake_or_grow();
   }
 
   void run(Task& task) {
@@ -88,14 +136,13 @@ struct Workers::State {
     Task task;
     for (;;) {
       while (queue.try_dequeue(token, task)) {
-        available.fetch_sub(1);
         busy.fetch_add(1);
-        awake.fetch_sub(1);
+        const auto now = counts.fetch_sub(kTask + kThread) - (kTask + kThread);
         // Tasks left behind with nobody awake to take them: the batch wake's chain.
-        if (available.load() > 0 && awake.load() == 0) wake_or_grow();
+        if (config.wake == Wake::at_batch) wake_if_none_awake(now);
         run(task);
         task = Task{};
-        awake.fetch_add(1);
+        counts.fetch_add(kThread);
         busy.fetch_sub(1);
         if (close_waiters.load() > 0) {
           std::lock_guard lock(mutex);
@@ -103,23 +150,27 @@ struct Workers::State {
         }
       }
       asleep.fetch_add(1);
-      awake.fetch_sub(1);
+      const auto now = counts.fetch_sub(kThread) - kThread;
       bool idle_too_long = false;
-      if (available.load() == 0 && !closing.load()) {
+      if (available_in(now) <= 0 && !closing.load()) {
         const bool woken = config.keep_idle == std::chrono::milliseconds::max()
                                ? ready.wait()
                                : ready.wait(std::chrono::microseconds(config.keep_idle).count());
         if (woken) continue;  // counted awake by its waker
         idle_too_long = true;
       }
-      if (!claim_sleeper()) {  // a waker claimed a sleeper: its signal is ours to take
+      if (!idle_too_long && !closing.load()) {  // a task came as it went to sleep
+        if (!claim_awake()) ready.wait();       // a waker claimed a sleeper: its signal is ours
+        continue;
+      }
+      // Idle for keep_idle, or the engine closes: it leaves unless a task is
+      // there, uncounted meanwhile, so that no producer counts on a thread that leaves.
+      if (!claim_sleeper()) {
         ready.wait();
         continue;
       }
-      // Awake again: a task came as it went to sleep, or it has been idle for
-      // keep_idle, or the engine closes; in the last two it leaves unless a task is there.
-      if ((idle_too_long || closing.load()) && leave_unless_work(self)) return;
-      awake.fetch_add(1);
+      if (leave_unless_work(self)) return;
+      counts.fetch_add(kThread);
     }
   }
 
@@ -127,7 +178,7 @@ struct Workers::State {
   // a thread then finds this one still here, looking at `available`.
   bool leave_unless_work(std::list<std::thread>::iterator self) {
     std::lock_guard lock(mutex);
-    if (available.load() > 0) return false;
+    if (available() > 0) return false;
     count.fetch_sub(1);
     finished.splice(finished.end(), threads, self);
     any_finished.store(true, std::memory_order_relaxed);
@@ -135,12 +186,13 @@ struct Workers::State {
     return true;
   }
 
+  std::int64_t available() const { return available_in(counts.load()); }
+
   const Config config;
   const std::function<void(Request&, bool)> serve;
   moodycamel::ConcurrentQueue<Task> queue;
   moodycamel::LightweightSemaphore ready{0, kSemaphoreSpins};
-  std::atomic<std::int64_t> available{0};
-  std::atomic<int> awake{0};
+  std::atomic<std::int64_t> counts{0};  // available and awake, as above
   std::atomic<int> asleep{0};
   std::atomic<std::size_t> busy{0};
   std::atomic<std::size_t> count{0};  // threads started and not retired
@@ -186,7 +238,7 @@ void Workers::submit(Job& job) {
 
 void Workers::end_of_batch() {
   State& s = *state_;
-  if (s.available.load() > 0 && s.awake.load() == 0) s.wake_or_grow();
+  s.wake_if_none_awake(s.counts.load());
 }
 
 void Workers::close(std::chrono::steady_clock::time_point deadline,
@@ -197,7 +249,7 @@ void Workers::close(std::chrono::steady_clock::time_point deadline,
     if (s.closed) return;
     s.closed = true;
     s.close_waiters.fetch_add(1);
-    const auto idle = [&] { return s.available.load() == 0 && s.busy.load() == 0; };
+    const auto idle = [&] { return s.available() <= 0 && s.busy.load() == 0; };
     if (!s.changed.wait_until(lock, deadline, idle)) {
       s.discard = true;
       lock.unlock();
@@ -208,10 +260,8 @@ void Workers::close(std::chrono::steady_clock::time_point deadline,
     s.close_waiters.fetch_sub(1);
     s.closing = true;
   }
-  while (s.claim_sleeper()) {  // sleepers wake and leave; awake ones leave at their next look
-    s.awake.fetch_add(1);
-    s.ready.signal();
-  }
+  while (s.claim_awake())
+    s.ready.signal();  // sleepers wake and leave; awake ones at their next look
   std::unique_lock lock(s.mutex);
   s.changed.wait(lock, [&] { return s.threads.empty(); });
   std::list<std::thread> done;
@@ -235,7 +285,7 @@ void Workers::prune() {
 std::size_t Workers::threads() const { return state_->count.load(); }
 std::size_t Workers::busy() const { return state_->busy.load(); }
 std::size_t Workers::queued() const {
-  const auto n = state_->available.load();
+  const auto n = state_->available();
   return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 std::size_t Workers::tracked() const {
