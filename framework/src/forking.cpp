@@ -198,7 +198,7 @@ void ChildProcesses::interrupt() { state_->places.interrupt(); }
 
 void ChildProcesses::close(std::chrono::steady_clock::time_point deadline) {
   State& s = *state_;
-  drain_all();  // idle ones end now
+  // Idle children ended at the drain (on_drain()); a retired server's serve on.
   std::unique_lock lock(s.mutex);
   if (!s.reaper.joinable()) return;
   if (!s.changed.wait_until(lock, deadline, [&] { return s.children.empty(); })) {

@@ -84,7 +84,8 @@ std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, cons
 }
 
 std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, Socket socket,
-                                        HandlerFactory factory, ServerOptions options) {
+                                        HandlerFactory factory, ServerOptions options,
+                                        bool borrow) {
   const bool ip = transport == Transport::tcp || transport == Transport::udp;
   // The kind of address, for adopt_socket()'s check: IP or Unix, no address to bind.
   int family = AF_UNSPEC;
@@ -98,7 +99,7 @@ std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, Sock
                                 (ip ? "an IP" : "a Unix") + " socket");
   options.bind_and_activate = false;
   auto server = make_server(transport, policy, Address(), std::move(factory), std::move(options));
-  server->adopt_socket(std::move(socket));
+  server->adopt_socket(std::move(socket), borrow);
   return server;
 }
 

@@ -298,6 +298,18 @@ void BaseServer::request_stop() noexcept {
 
 void BaseServer::drain() {
   start_drain();
+  wait_served_until_deadline();
+}
+
+void BaseServer::retire() {
+  retiring_ = true;
+  close_deadline();
+  request_stop();  // serve_forever() closes nothing of the listener's on its way out
+  wait_served_until_deadline();
+}
+
+// serve_forever() returns; past the close deadline, once what it serves is cut.
+void BaseServer::wait_served_until_deadline() {
   const auto deadline = close_deadline();
   std::unique_lock lock(serving_mutex_);
   if (serving_thread_ == std::this_thread::get_id()) return;
@@ -349,7 +361,7 @@ void BaseServer::server_close() {
     socket_closed_ = true;
   }
   close_deadline();
-  drain_connections();
+  if (!retiring_) drain_connections();  // retired: open connections go on until the deadline
   remove_unix_path();
   std::lock_guard lock(socket_mutex_);
   accepted_.clear();  // taken by a drain that no serve_forever() served

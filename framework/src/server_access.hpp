@@ -16,6 +16,8 @@ struct ServerAccess {
   /// The close deadline: every connection still open is cut.
   static void close_active_connections(BaseServer& s) { s.close_active_connections(); }
   static bool shutdown_requested(const BaseServer& s) { return s.shutdown_requested(); }
+  /// A drain ends idle connections (retire() leaves them open). Thread safe.
+  static bool ends_idle(const BaseServer& s) { return s.draining_.load(); }
   /// shutdown()'s request, without waiting: serve_forever() returns soon. Thread safe.
   static void stop(BaseServer& s) { s.request_stop(); }
   /// Blocks until shutdown() is called (or has been). Serving thread.

@@ -101,7 +101,7 @@ void BaseServer::server_activate() {
   activated_ = true;
 }
 
-void BaseServer::adopt_socket(Socket socket) {
+void BaseServer::adopt_socket(Socket socket, bool borrow) {
   std::lock_guard lock(socket_mutex_);
   if (bound_)
     throw std::logic_error("adopt_socket(): the server has a socket already (bound to " +
@@ -115,7 +115,7 @@ void BaseServer::adopt_socket(Socket socket) {
   if (flags < 0 || ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) throw_errno("fcntl FD_CLOEXEC");
   address_ = socket.local_address();
   *socket_ = std::move(socket);
-  borrowed_ = true;
+  borrowed_ = borrow;
   bound_ = true;
   activated_ = true;
 }
@@ -132,10 +132,10 @@ void BaseServer::adopt_socket(Socket socket) {
 // A borrowed listener is left as it is (no filter, no shutdown, its backlog
 // untaken): the serving thread stops accepting and closes our descriptor,
 // and what is queued waits for the socket's next owner, as systemd's rule
-// for Accept=no sockets has it.
+// for Accept=no sockets has it. So is the listener of a retired server.
 void BaseServer::stop_accepting() noexcept {
   std::lock_guard lock(socket_mutex_);
-  if (!*socket_ || socket_type_ != SOCK_STREAM || borrowed_) return;
+  if (!*socket_ || socket_type_ != SOCK_STREAM || borrowed_ || retiring_) return;
   const int fd = socket_->fd();
   if (address_.is_unix()) {
     ::shutdown(fd, SHUT_RD);

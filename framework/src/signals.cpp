@@ -10,7 +10,9 @@
 #include <atomic>
 #include <map>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "switchboard/server.hpp"
 #include "switchboard/socket.hpp"
@@ -21,6 +23,8 @@ namespace {
 // What the handler may touch: async-signal-safe atomics and a descriptor.
 std::atomic<int> g_wake_fd{-1};
 std::atomic<int> g_first_signal{0};
+std::atomic<std::uint64_t> g_retire_signals{0};  // bit n: signal n retires
+std::atomic<int> g_retire_signal{0};             // the retire signal that came
 
 // The second signal: leave now. exit_group is what _exit() does, without the
 // end-of-process checks a sanitizer runtime hooks into _exit() (not safe in a
@@ -32,9 +36,11 @@ std::atomic<int> g_first_signal{0};
 }
 
 extern "C" void on_signal(int sig) {
-  int expected = 0;
-  if (!g_first_signal.compare_exchange_strong(expected, sig))
+  if (sig < 64 && (g_retire_signals.load() >> sig & 1) != 0) {
+    g_retire_signal = sig;
+  } else if (int expected = 0; !g_first_signal.compare_exchange_strong(expected, sig)) {
     exit_now(128 + sig);  // the second one
+  }
   const std::uint64_t one = 1;
   if (const int fd = g_wake_fd.load(); fd >= 0) [[maybe_unused]]
     auto n = ::write(fd, &one, sizeof one);
@@ -76,13 +82,28 @@ StopOnSignals::StopOnSignals(BaseServer& server, std::initializer_list<int> sign
 
 StopOnSignals::StopOnSignals(BaseServer& server, OnDrain on_drain,
                              std::initializer_list<int> signals)
+    : StopOnSignals(server, std::move(on_drain), signals, {}) {}
+
+StopOnSignals::StopOnSignals(BaseServer& server, OnDrain on_drain,
+                             std::initializer_list<int> signals,
+                             std::initializer_list<int> retire_signals)
     : state_(std::make_unique<State>()) {
   if (!state_->wake) throw_errno("eventfd");
+  std::uint64_t retiring = 0;
+  for (int sig : retire_signals) {
+    if (sig <= 0 || sig >= 64)
+      throw std::invalid_argument("StopOnSignals: no signal " + std::to_string(sig));
+    retiring |= std::uint64_t{1} << sig;
+  }
   int expected = -1;
   if (!g_wake_fd.compare_exchange_strong(expected, state_->wake.fd()))
     throw std::logic_error("only one StopOnSignals may exist at a time");
   g_first_signal = 0;
-  for (int sig : signals) {
+  g_retire_signal = 0;
+  g_retire_signals = retiring;
+  std::vector<int> all(signals);
+  all.insert(all.end(), retire_signals.begin(), retire_signals.end());
+  for (int sig : all) {
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -94,13 +115,21 @@ StopOnSignals::StopOnSignals(BaseServer& server, OnDrain on_drain,
   (void)registered;
   sigset_t mine;
   sigemptyset(&mine);
-  for (int sig : signals) sigaddset(&mine, sig);
+  for (int sig : all) sigaddset(&mine, sig);
   state_->on_drain = std::move(on_drain);
   state_->watcher = std::thread([this, &server, fd = state_->wake.fd(), mine] {
     // Taken here even when the serving threads block them (see signals.hpp).
     // It stays until the destructor, so that the second signal finds it.
     ::pthread_sigmask(SIG_UNBLOCK, &mine, nullptr);
     bool drained = false;
+    bool retired = false;
+    const auto said = [this](int sig) {
+      if (!state_->on_drain) return;
+      try {
+        state_->on_drain(sig);
+      } catch (...) {  // the drain matters more than what was to be said of it
+      }
+    };
     for (;;) {  // a wake without a signal of ours (a stray write) is not a stop
       // poll() first: clang 14's TSan runs a signal that arrives during a
       // blocking read() only once the read returns, which here it never would.
@@ -112,13 +141,12 @@ StopOnSignals::StopOnSignals(BaseServer& server, OnDrain on_drain,
       if (state_->closing.load()) return;
       if (const int sig = g_first_signal.load(); !drained && sig != 0) {
         drained = true;
-        if (state_->on_drain) {
-          try {
-            state_->on_drain(sig);
-          } catch (...) {  // the drain matters more than what was to be said of it
-          }
-        }
+        said(sig);
         server.drain();
+      } else if (const int retire = g_retire_signal.load(); !retired && !drained && retire != 0) {
+        retired = true;
+        said(retire);
+        server.retire();
       }
     }
   });
@@ -130,6 +158,7 @@ StopOnSignals::~StopOnSignals() {
   [[maybe_unused]] auto n = ::write(state_->wake.fd(), &one, sizeof one);
   state_->watcher.join();
   for (auto& [sig, old] : state_->previous) ::sigaction(sig, &old, nullptr);
+  g_retire_signals = 0;
   g_wake_fd = -1;
 }
 

@@ -1,6 +1,7 @@
 // drain(): a graceful stop. New connects are refused, what the kernel
 // accepted before is served, idle connections end at once, a request in flight (half a line) may
-// finish until close_timeout and is cut there. Under every stream server.
+// finish until close_timeout and is cut there. retire(): open connections go
+// on until their clients close them. Under every stream server.
 
 #include <cerrno>
 #include <future>
@@ -26,6 +27,10 @@ struct Lines : StreamRequestHandler {
     }
   }
 };
+
+template <class S>
+constexpr bool kSerial =
+    std::is_same_v<S, switchboard::TCPServer> || std::is_same_v<S, switchboard::UnixStreamServer>;
 
 template <class S>
 class Drain : public ::testing::Test {
@@ -97,6 +102,48 @@ TYPED_TEST(Drain, NewConnectsAreRefused) {
   EXPECT_EQ(::connect(fd.get(), a.data(), a.size()), -1) << "a connect succeeded after drain()";
   EXPECT_EQ(errno, ECONNREFUSED);
   this->server->server_close();
+}
+
+// retire(): the connections open now go on, however idle, until their
+// clients close them; serve_forever() returns at once, server_close() then.
+TYPED_TEST(Drain, RetireServesOpenConnectionsUntilTheirClientsClose) {
+  this->start(Seconds{60});
+  Client c = this->served_client();
+  auto closing = std::async(std::launch::async, [this] {
+    this->server->retire();
+    this->server->server_close();
+  });
+  // A serial server's serve_forever() is the handler's: it returns with it.
+  if (!kSerial<TypeParam>) {
+    ASSERT_TRUE(this->serving->join()) << "retire() did not end serve_forever()";
+  }
+  ASSERT_TRUE(wait_until([this] { return this->server->draining(); }))
+      << "a handler cannot tell the server retires";
+  c.send("two\n");
+  EXPECT_EQ(c.recv_line(), "two\n") << "the retired server ended an idle connection";
+  EXPECT_EQ(closing.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "server_close() returned with a connection open, 60 s before its deadline";
+  c.shutdown_write();
+  EXPECT_EQ(c.next_eof(), 0);
+  ASSERT_EQ(closing.wait_for(kLimit), std::future_status::ready)
+      << "server_close() waited on after the last client closed";
+  EXPECT_EQ(this->server->stats().cut, 0u);
+}
+
+// A stop for good after a retire: the idle connections end then.
+TYPED_TEST(Drain, DrainAfterRetireEndsIdleConnections) {
+  if (kSerial<TypeParam>)
+    GTEST_SKIP() << "retire() waits for the connection a serial server serves";
+  this->start(Seconds{60});
+  Client c = this->served_client();
+  auto closing = std::async(std::launch::async, [this] {
+    this->server->retire();
+    this->server->drain();
+    this->server->server_close();
+  });
+  EXPECT_EQ(c.next_eof(), 0) << "drain() after retire() left the idle connection open";
+  ASSERT_EQ(closing.wait_for(kLimit), std::future_status::ready);
+  EXPECT_EQ(this->server->stats().cut, 0u);
 }
 
 // Half a line read before the drain began is in flight: the rest may come

@@ -1,10 +1,11 @@
 // StopOnSignals: the first signal ends serve_forever(), a second exits the
-// process at once with 128 + the signal, the previous handlers come back.
-// SIGUSR2 stands in for SIGINT/SIGTERM.
+// process at once with 128 + the signal, the previous handlers come back; a
+// retire signal retires. SIGUSR2 stands in for SIGINT/SIGTERM, SIGUSR1 for SIGQUIT.
 
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <future>
 #include <string>
@@ -45,6 +46,30 @@ TEST(StopOnSignals, FirstSignalDrainsTheServer) {
   EXPECT_EQ(idle.next_eof(), 0) << "the idle connection outlived the drain";
   ASSERT_TRUE(serving.join());
   server.server_close();
+}
+
+// A retire signal retires (the idle connection is still served); a drain
+// signal after it drains (the idle connection ends), and is no second signal.
+TEST(StopOnSignals, RetireSignalRetiresThenADrainSignalDrains) {
+  ServerOptions options;
+  options.close_timeout = Seconds{60};
+  switchboard::ThreadingTCPServer server(Address("127.0.0.1", 0), handler<Greeter>, options);
+  std::atomic<int> said{0};
+  StopOnSignals stop(server, [&said](int sig) { said = sig; }, {SIGUSR2}, {SIGUSR1});
+  ServeThread serving(server);
+  Client idle = Client::stream(server.server_address());
+  ASSERT_EQ(idle.recv_line(), "hi\n");
+  ASSERT_EQ(::kill(::getpid(), SIGUSR1), 0);
+  ASSERT_TRUE(serving.join()) << "the retire signal did not end serve_forever()";
+  EXPECT_EQ(said, SIGUSR1);
+  EXPECT_EQ(stop.signal(), 0) << "a retire signal counted as the first drain signal";
+  idle.send("still\n");
+  EXPECT_EQ(idle.recv_line(), "still\n") << "retired, the idle connection was not served";
+  auto closing = std::async(std::launch::async, [&server] { server.server_close(); });
+  ASSERT_EQ(::kill(::getpid(), SIGUSR2), 0);
+  EXPECT_EQ(idle.next_eof(), 0) << "the drain signal left the idle connection open";
+  ASSERT_EQ(closing.wait_for(kLimit), std::future_status::ready);
+  EXPECT_EQ(stop.signal(), SIGUSR2);
 }
 
 TEST(StopOnSignals, OneAtATime) {

@@ -49,8 +49,8 @@ class ChildProcesses {
   void drain_all();
   /// Readable once drain_all() was called; a child polls its inherited copy.
   int drain_fd() const;
-  /// Asks the children to drain, waits until `deadline` for them to exit,
-  /// then kills (by pidfd: never a recycled PID) and reaps the rest.
+  /// Waits until `deadline` for the children to exit (drain_all() asks the
+  /// idle ones to end now), then kills (by pidfd: never a recycled PID) and reaps the rest.
   void close(std::chrono::steady_clock::time_point deadline);
 
  private:

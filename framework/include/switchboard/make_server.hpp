@@ -27,11 +27,12 @@ bool is_stream(Transport transport);
 /// std::system_error when binding fails.
 std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, const Address& address,
                                         HandlerFactory factory, ServerOptions options = {});
-/// The same, serving on `socket` (BaseServer::adopt_socket(): borrowed, not
-/// bound here; options.bind_and_activate is ignored). Throws as
-/// adopt_socket() does, std::invalid_argument also for a socket of the
-/// other kind (a Unix socket for tcp, ...).
+/// The same, serving on `socket` (BaseServer::adopt_socket(): not bound
+/// here, borrowed unless `borrow` is false; options.bind_and_activate is
+/// ignored). Throws as adopt_socket() does, std::invalid_argument also for a
+/// socket of the other kind (a Unix socket for tcp, ...).
 std::unique_ptr<BaseServer> make_server(Transport transport, Policy policy, Socket socket,
-                                        HandlerFactory factory, ServerOptions options = {});
+                                        HandlerFactory factory, ServerOptions options = {},
+                                        bool borrow = true);
 
 }  // namespace switchboard

@@ -14,6 +14,7 @@
 //   handle_request()           one request, waiting at most request_timeout
 //   shutdown()                 any thread: stop serve_forever, return when stopped
 //   drain()                    graceful: on_drain(), then the close deadline
+//   retire()                   graceful for a reload: open connections go on
 //   server_close()             release the socket; policies join what they started
 //
 // Subclasses that override hooks and run serve_forever() on another thread
@@ -75,6 +76,19 @@ class BaseServer {
   /// returned (at once from a handler on the serving thread). Follow it with
   /// server_close(), which waits for the policy's requests within the same deadline.
   void drain();
+  /// A graceful stop for a server whose listener other processes go on
+  /// serving (a reload, a worker recycled): stops accepting without
+  /// touching the listener (no filter, no shutdown: its queue is theirs),
+  /// and serves the connections open now until their clients close them or
+  /// options().close_timeout passes; then they are cut. Idle connections
+  /// are not ended: closing one races its client's next request, which a
+  /// generic protocol cannot retry. draining() is true, so a handler may end
+  /// at a request boundary. Returns once serve_forever() has returned (a
+  /// serial server's: once the connection it serves ends, or is cut at the
+  /// deadline); follow it with server_close(), which waits within the
+  /// deadline. A drain() later (a stop for good) ends the idle connections
+  /// then. Any thread.
+  void retire();
   /// Binds the socket to the server's address, after the options that must
   /// come first (SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY; a stale Unix socket
   /// file is replaced). The constructor calls it unless
@@ -107,7 +121,12 @@ class BaseServer {
   /// wrong type or family, unbound or (streams) not listening, each naming
   /// the descriptor; `socket` is closed then. std::logic_error if this server
   /// is bound already. Before serve_forever(); one thread.
-  void adopt_socket(Socket socket);
+  ///
+  /// `borrow` false: the socket is this server's to stop, as a bound one is
+  /// (its drain stops new connects and serves the backlog), for the last
+  /// holders of a shared listener, such as a master's workers at a stop for
+  /// good; its Unix socket file is still never removed here.
+  void adopt_socket(Socket socket, bool borrow = true);
   /// Whether the socket was adopted (adopt_socket()) rather than bound here. Thread safe.
   bool socket_borrowed() const { return borrowed_; }
   /// Stops serving requests and releases the socket (and the Unix path this
@@ -133,7 +152,7 @@ class BaseServer {
   const HandlerFactory& handler_factory() const { return factory_; }
   /// Whether a drain (or server_close()) has begun: a handler that keeps a
   /// connection may end it at a request boundary. Thread safe.
-  bool draining() const { return draining_.load(); }
+  bool draining() const { return draining_.load() || retiring_.load(); }
   /// Waits until the close deadline of drain() or server_close() has passed
   /// and requests in flight are being cut, or until `timeout`; true in the
   /// first case. For a handler that waits on something other than its
@@ -232,6 +251,7 @@ class BaseServer {
   void close_listener() noexcept;
   void remove_unix_path() noexcept;
   void request_stop() noexcept;
+  void wait_served_until_deadline();
   void drain_connections() noexcept;
   bool wait_ready(int timeout_ms);
   bool room_for_connection();
@@ -252,6 +272,7 @@ class BaseServer {
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> draining_{false};            // idle connections end
+  std::atomic<bool> retiring_{false};            // retire(): the listener is left alone
   std::atomic<std::int64_t> close_deadline_{0};  // steady_clock ticks; 0 = not yet set
   std::mutex socket_mutex_;                 // drain() may take connects while server_close() closes
   std::deque<Request> accepted_;            // taken by the drain from the backlog, to be served

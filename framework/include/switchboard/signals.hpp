@@ -34,6 +34,12 @@ class StopOnSignals {
   /// The same, with `on_drain` called as the drain begins.
   StopOnSignals(BaseServer& server, OnDrain on_drain,
                 std::initializer_list<int> signals = {2 /*SIGINT*/, 15 /*SIGTERM*/});
+  /// The same, and `retire_signals` retire the server (BaseServer::retire():
+  /// its open connections go on, for a worker whose master reloads);
+  /// `on_drain` is called for them too. A drain signal after one drains (the
+  /// idle connections end); a retire signal counts as no second signal.
+  StopOnSignals(BaseServer& server, OnDrain on_drain, std::initializer_list<int> signals,
+                std::initializer_list<int> retire_signals);
   ~StopOnSignals();
   StopOnSignals(const StopOnSignals&) = delete;
   StopOnSignals& operator=(const StopOnSignals&) = delete;

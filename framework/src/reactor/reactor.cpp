@@ -194,11 +194,11 @@ void Reactor::close(std::chrono::steady_clock::time_point deadline) {
   if (closed_.exchange(true)) return;
   if (server_.socket_type() == SOCK_DGRAM) ServerAccess::stop(server_);  // serve_forever() returns
   stop_receiving();
-  // Idle connections end now (server_close() drained the others' readers);
-  // the rest get until the deadline, then lose their connections. Whatever
-  // still waits on I/O then ends at once; a coroutine awaiting something
-  // else is destroyed with its loop.
-  drain_loops();
+  // Idle connections end now (server_close() drained the others' readers),
+  // unless the server retires; the rest get until the deadline, then lose
+  // their connections. Whatever still waits on I/O then ends at once; a
+  // coroutine awaiting something else is destroyed with its loop.
+  if (ServerAccess::ends_idle(server_)) drain_loops();
   if (!wait_idle(deadline)) {
     ServerAccess::close_active_connections(server_);
     wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(1));

@@ -28,8 +28,9 @@ DrainWatch::DrainWatch(const BaseServer& server, Seconds drain_timeout, std::fun
       drain_timeout_(drain_timeout),
       tick_(std::move(tick)),
       tick_interval_(tick_interval) {
-  // A borrowed socket's file is not ours to remove.
-  if (server.server_address().is_unix() && !server.socket_borrowed()) {
+  // Only a file this server made is its to remove (not a borrowed socket's,
+  // nor a master's, whose workers adopt it).
+  if (server.server_address().is_unix() && server.options().bind_and_activate) {
     struct stat st {};
     if (::lstat(server.server_address().path().c_str(), &st) == 0) {
       unix_path_ = server.server_address().path();
@@ -49,7 +50,7 @@ DrainWatch::~DrainWatch() {
   thread_.join();
 }
 
-void DrainWatch::began() {
+void DrainWatch::began(bool retiring) {
   const ServerStats stats = server_.stats();  // before the drain ends the idle ones
   {
     std::lock_guard lock(mutex_);
@@ -59,6 +60,12 @@ void DrainWatch::began() {
   }
   changed_.notify_all();
   std::ostringstream line;
+  if (retiring) {
+    line << "retiring: serving " << stats.connections
+         << " open connections until their clients close them, up to " << drain_timeout_.count()
+         << " s\n";
+    return say(line);
+  }
   line << "draining " << stats.connections << " connections, up to " << drain_timeout_.count()
        << " s";
   systemd::notify("STOPPING=1\nSTATUS=" + line.str());

@@ -42,10 +42,10 @@ class DrainWatch {
   DrainWatch(const DrainWatch&) = delete;
   DrainWatch& operator=(const DrainWatch&) = delete;
 
-  /// The drain begins (StopOnSignals::OnDrain): says so on stderr and to
-  /// systemd (STOPPING=1, STATUS=), once, and starts the watchdog's clock.
-  /// Thread safe.
-  void began();
+  /// The drain begins (StopOnSignals::OnDrain), or the server retires (a
+  /// worker whose master reloads): says so on stderr and to systemd
+  /// (STOPPING=1, STATUS=), once, and starts the watchdog's clock. Thread safe.
+  void began(bool retiring = false);
   /// server_close() returned: says how many connections the deadline cut, if
   /// any, and stands the watchdog down. Thread safe.
   void closed();

@@ -21,6 +21,7 @@
 
 #include "drain_watch.hpp"
 #include "inherited_socket.hpp"
+#include "master.hpp"
 #include "queue_watch.hpp"
 #include "stats_printer.hpp"
 #include "switchboard/cli.hpp"
@@ -41,6 +42,7 @@ constexpr std::uint64_t kMaxQueued = 1'000'000;
 constexpr std::uint64_t kMaxConnections = 1'000'000;
 constexpr std::uint64_t kMaxLine = 64 << 20;
 constexpr std::uint64_t kMaxDatagram = 16 << 20;  // the server allocates this much up front
+constexpr std::uint64_t kMaxWorkers = 1024;
 // Long enough for any timeout a server wants (0 is "never"), short enough
 // that a deadline computed from it cannot overflow the clock.
 constexpr double kMaxSeconds = 1'000'000;
@@ -70,7 +72,9 @@ struct Flags {
   std::size_t max_datagram = ServerOptions{}.max_datagram;
   double stats_interval = 0;
   double queue_wait_warning = 5;
-  std::size_t fd = 0;  // --fd; 0: none
+  std::size_t fd = 0;       // --fd; 0: none
+  std::size_t workers = 0;  // 0: this process serves
+  std::string pid_file;
 };
 
 // Spaces wrap() keeps, so that "(1 to 4096)" is not split over two lines.
@@ -250,6 +254,43 @@ std::string transports(const Handlers& h) {
   return h.datagram ? "udp or unix-dgram" : "tcp or unix";
 }
 
+// One process's serving, from the listening line (or the master's report) to
+// the end of the drain: the same for a single process and for each worker.
+int serve(BaseServer& s, const Flags& f, Policy policy, WorkerReport* report) {
+  const bool stream = s.socket_type() == SOCK_STREAM;
+  // Only the pool holds a connection's worker for its whole life behind a queue.
+  std::optional<QueueWatch> queue;
+  if (policy == Policy::pool && stream && f.queue_wait_warning > 0)
+    queue.emplace(Seconds(f.queue_wait_warning), s.options().max_queued, s.options().overload);
+  std::function<void()> watch_queue;
+  if (queue) {
+    watch_queue = [&queue, &s] {
+      if (auto line = queue->observe(QueueWatch::Clock::now(), s.stats()))
+        std::cerr << *line << std::flush;  // one write: lines from threads never interleave
+    };
+  }
+  // Before StopOnSignals, whose watcher may call it, and destroyed after it.
+  DrainWatch drain(s, Seconds(f.drain_timeout), std::move(watch_queue),
+                   queue ? queue->interval() : Seconds{1});
+  // Installed before the listening line, so that whoever reads it may signal
+  // at once. A worker retires on SIGQUIT, its master's reload.
+  StopOnSignals stop(
+      s, [&drain](int sig) { drain.began(sig == SIGQUIT); }, {SIGINT, SIGTERM},
+      report ? std::initializer_list<int>{SIGQUIT} : std::initializer_list<int>{});
+  StatsPrinter stats(s, Seconds(f.stats_interval));
+  if (report) {
+    report->ready();
+  } else {
+    std::cout << "listening on " << s.url() << std::endl;
+    systemd::notify("READY=1\nSTATUS=serving on " + s.url());  // Type=notify units
+  }
+  s.serve_forever();
+  s.server_close();  // refuses new work now, drains up to --drain-timeout
+  drain.closed();
+  if (report) report->served(s.stats().total_requests);
+  return 0;
+}
+
 }  // namespace
 
 int run_server(int argc, char** argv, std::string_view description, Handlers handlers) {
@@ -304,6 +345,12 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
   if (handlers.datagram)
     count_flag(app, "--max-datagram", f.max_datagram, "larger datagrams are dropped", 1,
                kMaxDatagram);
+  count_flag(app, "--workers", f.workers,
+             "processes that serve, forked by a master that holds the socket (HUP reloads, "
+             "TTIN/TTOU add or retire one); 0 = this process serves",
+             0, kMaxWorkers);
+  text_flag(app, "--pid-file", f.pid_file, "--workers: the master writes its PID here once ready",
+            false);
   seconds_flag(app, "--stats-interval", f.stats_interval,
                "print the counters on stderr this often; 0 = never");
   if (handlers.stream)
@@ -320,6 +367,10 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
     return 2;
   }
   // Checked here rather than by CLI11's excludes(), which would crowd --help.
+  if (!f.pid_file.empty() && f.workers == 0) {
+    std::cerr << name << ": --pid-file is written by the master of --workers (see --help)\n";
+    return 2;
+  }
   if (f.fd != 0 && (host->count() + port->count() + path->count()) > 0) {
     std::cerr << name << ": --fd serves an inherited socket; --host, --port and --path bind one"
               << " (see --help)\n";
@@ -344,35 +395,27 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
         stream ? (reactor && handlers.reactor_stream ? handlers.reactor_stream : handlers.stream)
                : (reactor && handlers.reactor_datagram ? handlers.reactor_datagram
                                                        : handlers.datagram);
-    // Only the pool holds a connection's worker for its whole life behind a queue.
-    std::optional<QueueWatch> queue;
-    if (policy == Policy::pool && stream && f.queue_wait_warning > 0)
-      queue.emplace(Seconds(f.queue_wait_warning), options.max_queued, options.overload);
-    auto server =
-        inherited ? make_server(transport, policy, std::move(*inherited), std::move(factory),
-                                std::move(options))
-                  : make_server(transport, policy, address, std::move(factory), std::move(options));
-    hint.clear();
-    BaseServer& s = *server;
-    std::function<void()> watch_queue;
-    if (queue) {
-      watch_queue = [&queue, &s] {
-        if (auto line = queue->observe(QueueWatch::Clock::now(), s.stats()))
-          std::cerr << *line << std::flush;  // one write: lines from threads never interleave
-      };
+    if (f.workers == 0) {
+      auto server = inherited ? make_server(transport, policy, std::move(*inherited),
+                                            std::move(factory), std::move(options))
+                              : make_server(transport, policy, address, std::move(factory),
+                                            std::move(options));
+      hint.clear();
+      return serve(*server, f, policy, nullptr);
     }
-    // Before StopOnSignals, whose watcher may call it, and destroyed after it.
-    DrainWatch drain(s, Seconds(f.drain_timeout), std::move(watch_queue),
-                     queue ? queue->interval() : Seconds{1});
-    // Installed before the listening line, so that whoever reads it may signal at once.
-    StopOnSignals stop(s, [&drain](int) { drain.began(); });
-    StatsPrinter stats(s, Seconds(f.stats_interval));
-    std::cout << "listening on " << s.url() << std::endl;
-    systemd::notify("READY=1\nSTATUS=serving on " + s.url());  // Type=notify units
-    s.serve_forever();
-    s.server_close();  // refuses new work now, drains up to --drain-timeout
-    drain.closed();
-    return 0;
+    // The master's socket: bound (or adopted) by a server that never serves.
+    auto holder =
+        inherited ? make_server(transport, Policy::serial, std::move(*inherited), factory, options)
+                  : make_server(transport, Policy::serial, address, factory, options);
+    hint.clear();
+    const MasterConfig config{name, f.workers, Seconds(f.drain_timeout), f.pid_file};
+    return run_master(*holder, config, [&](Socket listener, WorkerReport& report) {
+      // The workers stop the socket for good at a drain (the master's stop):
+      // not borrowed, so the backlog is served; a retire leaves it alone.
+      auto server = make_server(transport, policy, std::move(listener), factory, options,
+                                /*borrow=*/false);
+      return serve(*server, f, policy, &report);
+    });
   } catch (const std::invalid_argument& e) {
     std::cerr << name << ": " << e.what() << '\n';
     return 2;
