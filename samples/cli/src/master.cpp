@@ -44,7 +44,9 @@ void say(const std::string& line) {
 }
 
 std::string describe(int status) {
-  if (WIFSIGNALED(status)) return std::string("killed by ") + ::strsignal(WTERMSIG(status));
+  if (WIFSIGNALED(status))
+    return "killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+           ::strsignal(WTERMSIG(status)) + ")";
   return "exited with status " + std::to_string(WEXITSTATUS(status));
 }
 
@@ -336,8 +338,10 @@ void Master::stop(int sig) {
   stop_deadline_ =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(config_.drain_timeout + kGrace);
   systemd::notify("STOPPING=1\nSTATUS=draining " + std::to_string(workers_.size()) + " workers");
-  say("draining " + std::to_string(workers_.size()) + " workers, up to " +
-      std::to_string(config_.drain_timeout.count()) + " s; again to quit");
+  std::ostringstream line;
+  line << "draining " << workers_.size() << " workers, up to " << config_.drain_timeout.count()
+       << " s; again to quit";
+  say(line.str());
   for (Worker& w : workers_) ::kill(w.pid, SIGTERM);
 }
 
