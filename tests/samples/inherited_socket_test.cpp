@@ -32,14 +32,24 @@ SpawnOptions passing(const UniqueFd& fd) {
 
 class InheritedSocket : public testing::TestWithParam<std::string> {
  protected:
+  void serves_on_it_and_leaves_it(const std::vector<std::string>& more_args);
   const std::string proto = GetParam();
 };
 
-TEST_P(InheritedSocket, ServesOnItAndLeavesItToItsHolder) {
+TEST_P(InheritedSocket, ServesOnItAndLeavesItToItsHolder) { serves_on_it_and_leaves_it({}); }
+
+// A master's workers borrow it as the master does: their stop for good
+// neither shuts it down nor filters it.
+TEST_P(InheritedSocket, AMastersWorkersLeaveItToItsHolderToo) {
+  serves_on_it_and_leaves_it({"--workers", "2"});
+}
+
+void InheritedSocket::serves_on_it_and_leaves_it(const std::vector<std::string>& more_args) {
   TempDir dir;
   UniqueFd given = given_socket(proto, dir);
-  auto server = start_server(kEchoServer, {"--proto", proto, "--fd", std::to_string(kChildFd)},
-                             passing(given));
+  std::vector<std::string> args{"--proto", proto, "--fd", std::to_string(kChildFd)};
+  args.insert(args.end(), more_args.begin(), more_args.end());
+  auto server = start_server(kEchoServer, args, passing(given));
   EXPECT_EQ(server.listening.scheme, proto);
   if (is_unix(proto)) {
     EXPECT_EQ(server.listening.path, dir.file("given.sock"));

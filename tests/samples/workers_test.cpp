@@ -1,10 +1,14 @@
 // --workers: a master holds the socket and forks the workers that serve on
 // it. Under load from the load generator (a connection per request, and
-// ping-pong on connections that stay open), reloads lose nothing: no connect
-// refused, no connection reset, no reply late or wrong, and every generation
-// serves. A worker killed is replaced; the stop drains every worker.
+// ping-pong on connections that stay open), reloads and binary upgrades lose
+// nothing: no connect refused, no connection reset, no reply late or wrong,
+// and every generation serves. A failed upgrade leaves the old master
+// serving; a worker killed is replaced; the stop drains every worker.
 
+#include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -39,6 +43,33 @@ std::map<int, std::uint64_t> served_by_generation(const std::string& stderr_text
   for (std::sregex_iterator it(stderr_text.begin(), stderr_text.end(), line), end; it != end; ++it)
     served[std::stoi((*it)[1])] += std::stoull((*it)[2]);
   return served;
+}
+
+// The PID a --pid-file names; 0 if none.
+pid_t pid_in(const std::string& file) {
+  std::ifstream in(file);
+  pid_t pid = 0;
+  in >> pid;
+  return in ? pid : 0;
+}
+
+// A master that handed over leaves with status 0. Orphaned, it comes to the
+// test (a subreaper), which reaps it by its PID; one whose parent, an older
+// master, still runs is reaped there.
+testing::AssertionResult leaves(pid_t pid, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    int status = 0;
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) {
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return testing::AssertionSuccess();
+      return testing::AssertionFailure() << "master " << pid << " ended with status " << status;
+    }
+    if (done < 0 && ::kill(pid, 0) < 0 && errno == ESRCH) return testing::AssertionSuccess();
+    if (std::chrono::steady_clock::now() >= deadline)
+      return testing::AssertionFailure() << "master " << pid << " is still running";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // a bounded poll of its end
+  }
 }
 
 class Workers : public testing::TestWithParam<std::tuple<std::string, std::string>> {
@@ -109,6 +140,95 @@ TEST_P(Workers, ReloadsUnderLoadLoseNothing) {
         << "generation " << generation << " served nothing; stderr: " << said;
   }
   EXPECT_EQ(said.find("reload failed"), std::string::npos) << said;
+}
+
+// Three binary upgrades under load: each new master takes the socket by
+// socket activation's protocol, and the old one retires once it is ready.
+TEST_P(Workers, UpgradesUnderLoadLoseNothing) {
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  TempDir dir;
+  const std::string pid_file = dir.file("master.pid");
+  auto a = args(dir);
+  a.insert(a.end(), {"--pid-file", pid_file});
+  ServerProcess s = start_server(kEchoServer, a);
+  ChildProcess connects = load(s.listening, "connect", 4);
+  ChildProcess pingpong = load(s.listening, "pingpong", 4);
+  std::vector<pid_t> masters{s.process.pid()};
+  std::string said;
+  for (int upgrade = 1; upgrade <= 3; ++upgrade) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the load's schedule
+    ASSERT_EQ(pid_in(pid_file), masters.back());
+    ASSERT_EQ(::kill(masters.back(), SIGUSR2), 0);  // the master this test started, or its heir
+    const auto text = s.process.read_stderr_until("ready; this master's", std::chrono::seconds(60));
+    ASSERT_TRUE(text) << "upgrade " << upgrade << ": " << said << s.process.drain_stderr();
+    said += *text;
+    masters.push_back(pid_in(pid_file));  // written by the new master before it said ready
+    ASSERT_NE(masters.back(), masters[masters.size() - 2]);
+  }
+  expect_nothing_lost(connects, "connect");
+  expect_nothing_lost(pingpong, "pingpong");
+  // Each old master left once its workers had; the last one stops as one master does.
+  const auto first = s.process.wait();
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->exited(0)) << *first;
+  for (std::size_t i = 1; i + 1 < masters.size(); ++i)
+    EXPECT_TRUE(leaves(masters[i], std::chrono::seconds(30)));
+  ASSERT_EQ(::kill(masters.back(), SIGTERM), 0);
+  EXPECT_TRUE(leaves(masters.back(), std::chrono::seconds(30)));
+  EXPECT_FALSE(std::filesystem::exists(pid_file));
+  EXPECT_EQ(said.find("upgrade failed"), std::string::npos) << said;
+}
+
+// An upgrade to an executable that fails at start-up: the old master serves
+// on, under load, without a failed request; the next upgrade, to a working
+// file at the same path, runs that file.
+TEST(WorkersUpgrade, AFailedUpgradeLeavesTheOldMasterServing) {
+  if (kLoadgen.empty()) GTEST_SKIP() << "the load generator is not built";
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  TempDir dir;
+  const std::string server = dir.file("server");
+  const auto install = [&](const std::string& from) {  // replaced as a deploy does: by rename
+    std::filesystem::copy_file(from, server + ".new");
+    std::filesystem::permissions(server + ".new", std::filesystem::perms::owner_all);
+    std::filesystem::rename(server + ".new", server);
+  };
+  install(kEchoServer);
+  const std::string pid_file = dir.file("master.pid");
+  ServerProcess s = start_server(server, {"--port", "0", "--workers", "2", "--pid-file", pid_file});
+  ChildProcess connects =
+      ChildProcess::spawn(kLoadgen, {"--mode", "connect", "--conns", "4", "--threads", "1",
+                                     "--warmup", "0", "--duration", "3", "--timeout", "10",
+                                     "--json", "--port", std::to_string(s.listening.port)});
+  {
+    std::ofstream broken(dir.file("broken"));
+    broken << "#!/bin/sh\necho 'broken build' >&2\nexit 1\n";
+  }
+  install(dir.file("broken"));
+  s.process.send_signal(SIGUSR2);
+  const auto failed =
+      s.process.read_stderr_until("this master serves on", std::chrono::seconds(60));
+  ASSERT_TRUE(failed) << s.process.drain_stderr();
+  EXPECT_NE(failed->find("upgrade failed: master"), std::string::npos) << *failed;
+  EXPECT_NE(failed->find("exited with status 1"), std::string::npos) << *failed;
+  EXPECT_NE(failed->find("broken build"), std::string::npos) << "the new file did not run";
+  const auto status = connects.wait(std::chrono::seconds(60));
+  ASSERT_TRUE(status && status->exited(0));
+  const std::string json = connects.drain_stdout();
+  for (const char* key : {"errors", "refused", "resets", "timeouts"})
+    EXPECT_EQ(json_number(json, key), 0.0) << key << " in " << json;
+  EXPECT_EQ(pid_in(pid_file), s.process.pid());
+
+  std::filesystem::remove(server);
+  install(kEchoServer);
+  s.process.send_signal(SIGUSR2);
+  ASSERT_TRUE(s.process.read_stderr_until("ready; this master's", std::chrono::seconds(60)))
+      << s.process.drain_stderr();
+  const pid_t heir = pid_in(pid_file);
+  ASSERT_NE(heir, s.process.pid());
+  const auto first = s.process.wait();
+  ASSERT_TRUE(first && first->exited(0));
+  ASSERT_EQ(::kill(heir, SIGTERM), 0);  // the heir of the master this test started
+  EXPECT_TRUE(leaves(heir, std::chrono::seconds(30)));
 }
 
 // A worker killed under load: only its own connections are lost, and

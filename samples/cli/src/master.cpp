@@ -37,7 +37,11 @@ constexpr std::chrono::milliseconds kLongestDelay{10'000};
 // Past a stop's drain deadline and this, workers still running are killed.
 constexpr std::chrono::seconds kGrace{5};
 
-const int kSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD, SIGQUIT};
+const int kSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD, SIGQUIT, SIGUSR2};
+// The descriptors a new master gets: the listener as socket activation's
+// first, then the pipe it says "ready" on.
+constexpr int kHandedListener = 3;
+constexpr int kHandedPipe = 4;
 
 void say(const std::string& line) {
   std::cerr << "master: " + line + "\n" << std::flush;  // one write
@@ -84,6 +88,10 @@ class Master {
   void exited(Worker& w, int status);
   void check_generation();
   void reload();
+  void upgrade();
+  [[noreturn]] void exec_new_master(int report_fd);
+  void read_upgrade();
+  void upgrade_failed(const std::string& why);
   void retire(Worker& w);
   void stop(int sig);
   void start_due_workers();
@@ -107,6 +115,11 @@ class Master {
   Clock::time_point stop_deadline_;
   std::size_t crashes_ = 0;                  // workers in a row that died young
   std::vector<Clock::time_point> restarts_;  // replacements due
+  pid_t upgrade_ = 0;                        // a new master starting; 0: none
+  Socket upgrade_report_;                    // its pipe
+  std::string upgrade_received_;
+  Clock::time_point upgrade_since_;
+  bool handed_over_ = false;  // the new master serves: this one's workers retire, then it exits
 };
 
 void Master::block_signals() {
@@ -226,6 +239,94 @@ void Master::reload() {
   }
 }
 
+void Master::upgrade() {
+  if (stopping_ != 0 || handed_over_) return;
+  if (upgrade_ != 0)
+    return say("upgrade: master " + std::to_string(upgrade_) + " is still starting");
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) < 0)
+    return say(std::string("upgrade failed: pipe: ") + std::strerror(errno));
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return say(std::string("upgrade failed: fork: ") + std::strerror(err));
+  }
+  if (pid == 0) {
+    ::close(pipe_fds[0]);
+    exec_new_master(pipe_fds[1]);
+  }
+  ::close(pipe_fds[1]);
+  ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
+  upgrade_ = pid;
+  upgrade_report_ = Socket(pipe_fds[0]);
+  upgrade_received_.clear();
+  upgrade_since_ = Clock::now();
+  say("upgrade: starting " + config_.executable + " as master " + std::to_string(pid));
+}
+
+// In the child: the executable again, with the listener and the pipe at the
+// descriptors socket activation's protocol and kUpgradeFdVariable name.
+void Master::exec_new_master(int report_fd) {
+  const int listener = holder_.socket().fd();
+  // Each to its place, never over the other: the pipe first out of the way.
+  int pipe_fd = report_fd;
+  if (pipe_fd == kHandedListener) pipe_fd = ::fcntl(report_fd, F_DUPFD_CLOEXEC, 5);
+  if (listener == kHandedListener) {
+    ::fcntl(listener, F_SETFD, 0);
+  } else if (::dup2(listener, kHandedListener) < 0) {
+    std::_Exit(127);
+  }
+  if (pipe_fd == kHandedPipe) {
+    ::fcntl(pipe_fd, F_SETFD, 0);
+  } else if (::dup2(pipe_fd, kHandedPipe) < 0) {
+    std::_Exit(127);
+  }
+  ::setenv("LISTEN_FDS", "1", 1);
+  ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+  ::setenv("LISTEN_FDNAMES", "listener", 1);
+  ::setenv(kUpgradeFdVariable, std::to_string(kHandedPipe).c_str(), 1);
+  // The new master blocks what it takes itself; the rest come as they would.
+  sigset_t none;
+  sigemptyset(&none);
+  ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  std::vector<char*> argv;
+  for (const std::string& a : config_.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  ::execv(config_.executable.c_str(), argv.data());
+  std::cerr << "master: upgrade: cannot run " + config_.executable + ": " + std::strerror(errno) +
+                   "\n"
+            << std::flush;
+  std::_Exit(127);
+}
+
+void Master::read_upgrade() {
+  char buffer[64];
+  ssize_t n = 0;
+  while ((n = ::read(upgrade_report_.fd(), buffer, sizeof buffer)) > 0)
+    upgrade_received_.append(buffer, static_cast<std::size_t>(n));
+  if (n == 0) upgrade_report_.close();
+  if (upgrade_received_.find("ready\n") == std::string::npos) return;
+  // The new master serves: this one's workers retire, and it leaves.
+  say("upgrade: master " + std::to_string(upgrade_) + " ready; this master's " +
+      std::to_string(workers_.size()) + " workers retire");
+  systemd::notify("MAINPID=" + std::to_string(upgrade_) + "\nREADY=1");
+  handed_over_ = true;
+  upgrade_ = 0;
+  upgrade_report_.close();
+  pending_ = 0;
+  restarts_.clear();
+  for (Worker& w : workers_) retire(w);
+}
+
+void Master::upgrade_failed(const std::string& why) {
+  say("upgrade failed: " + why + "; this master serves on");
+  upgrade_report_.close();
+  upgrade_ = 0;
+}
+
 // A generation is ready when every worker of it is: the first one prints the
 // listening line; a reload's retires the one before.
 void Master::check_generation() {
@@ -237,6 +338,10 @@ void Master::check_generation() {
     started_ = true;
     std::cout << "listening on " << holder_.url() << std::endl;
     write_pid_file();
+    if (config_.upgrade_fd >= 0) {  // the master that started this one retires now
+      WorkerReport(config_.upgrade_fd).ready();
+      ::close(config_.upgrade_fd);
+    }
     systemd::notify("READY=1\nSTATUS=serving on " + holder_.url() + " with " +
                     std::to_string(target_) + " workers");
     return;
@@ -304,6 +409,11 @@ void Master::reap() {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
+    if (pid == upgrade_) {
+      if (upgrade_report_) read_upgrade();
+      if (upgrade_ == pid) upgrade_failed("master " + std::to_string(pid) + " " + describe(status));
+      continue;
+    }
     auto it = std::find_if(workers_.begin(), workers_.end(),
                            [pid](const Worker& w) { return w.pid == pid; });
     if (it == workers_.end()) continue;
@@ -352,15 +462,18 @@ void Master::on_signal(const signalfd_siginfo& info) {
     case SIGINT:
       return stop(sig);
     case SIGHUP:
-      return reload();
+      if (!handed_over_) reload();
+      return;
+    case SIGUSR2:
+      return upgrade();
     case SIGTTIN:
-      if (stopping_ != 0) return;
+      if (stopping_ != 0 || handed_over_) return;
       ++target_;
       say("one worker more: " + std::to_string(target_));
       restarts_.push_back(Clock::now());
       return;
     case SIGTTOU: {
-      if (stopping_ != 0) return;
+      if (stopping_ != 0 || handed_over_) return;
       if (target_ <= 1) return say("one worker fewer: there is only one");
       --target_;
       say("one worker fewer: " + std::to_string(target_));
@@ -385,6 +498,7 @@ std::optional<Clock::time_point> Master::next_due() const {
   };
   for (auto t : restarts_) earliest(t);
   if (pending_ != 0) earliest(pending_since_ + kReadyTimeout);
+  if (upgrade_ != 0) earliest(upgrade_since_ + kReadyTimeout);
   if (stopping_ != 0) earliest(stop_deadline_);
   return due;
 }
@@ -419,7 +533,7 @@ int Master::run() {
   } catch (const std::exception& e) {
     failed_ = e.what();
   }
-  while (!(stopping_ != 0 && workers_.empty())) {
+  while (!((stopping_ != 0 || handed_over_) && workers_.empty())) {
     if (failed_) {  // the first generation cannot start: the others go, the master says why
       for (Worker& w : workers_) ::kill(w.pid, SIGKILL);
       while (!workers_.empty()) {
@@ -434,10 +548,17 @@ int Master::run() {
     std::vector<pollfd> fds{{signals_.fd(), POLLIN, 0}};
     for (const Worker& w : workers_)
       if (w.report) fds.push_back({w.report.fd(), POLLIN, 0});
+    if (upgrade_report_) fds.push_back({upgrade_report_.fd(), POLLIN, 0});
     if (::poll(fds.data(), fds.size(), poll_timeout(next_due())) < 0 && errno != EINTR)
       throw std::system_error(errno, std::generic_category(), "poll");
     for (Worker& w : workers_)
       if (w.report) read_report(w);
+    if (upgrade_report_) read_upgrade();
+    if (upgrade_ != 0 && Clock::now() - upgrade_since_ >= kReadyTimeout) {
+      ::kill(upgrade_, SIGTERM);  // our child, not yet reaped
+      upgrade_failed("master " + std::to_string(upgrade_) + " not ready after " +
+                     std::to_string(kReadyTimeout.count()) + " s");
+    }
     for (signalfd_siginfo info; ::read(signals_.fd(), &info, sizeof info) == sizeof info;)
       on_signal(info);
     reap();
@@ -450,11 +571,25 @@ int Master::run() {
       stop_deadline_ = Clock::time_point::max();
     }
   }
+  if (handed_over_) {
+    // The socket is the new master's now: no close of ours may unlink its file.
+    std::fflush(nullptr);
+    ::syscall(SYS_exit_group, 0);
+  }
   remove_pid_file();
   return 0;
 }
 
 }  // namespace
+
+int upgrade_pipe() {
+  const char* value = std::getenv(kUpgradeFdVariable);
+  if (value == nullptr) return -1;
+  const int fd = std::atoi(value);
+  ::unsetenv(kUpgradeFdVariable);
+  if (fd < 3 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) return -1;
+  return fd;
+}
 
 void WorkerReport::say(const std::string& line) {
   const std::string text = line + "\n";

@@ -13,6 +13,12 @@
 //               accepting, serve its open connections until their clients
 //               close them or --drain-timeout passes)
 //   TTIN, TTOU  one worker more, or one fewer (retired)
+//   USR2        upgrade: the executable is run again (the path it was
+//               started from, so a replaced file runs) with the listener
+//               handed over by socket activation's protocol (LISTEN_FDS);
+//               once the new master's workers are all ready, this master's
+//               retire and it exits. If the new one fails or is not ready
+//               in time, this one serves on and says why.
 // A worker that dies is replaced, after a delay that grows while workers
 // keep dying young, so a crash at start-up cannot fork-bomb the host.
 //
@@ -27,17 +33,27 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "switchboard/server.hpp"
 
 namespace switchboard::cli {
 
 struct MasterConfig {
-  std::string name;       ///< the program, for errors
-  std::size_t workers;    ///< at start, at least 1
-  Seconds drain_timeout;  ///< each worker's; the master allows it and a grace
-  std::string pid_file;   ///< written once ready; "" for none
+  std::string name;               ///< the program, for errors
+  std::size_t workers;            ///< at start, at least 1
+  Seconds drain_timeout;          ///< each worker's; the master allows it and a grace
+  std::string pid_file;           ///< written once ready; "" for none
+  std::string executable;         ///< absolute: what USR2 runs
+  std::vector<std::string> argv;  ///< its arguments, argv[0] first
+  int upgrade_fd = -1;            ///< an upgrading master's pipe: "ready" once serving
 };
+
+/// The environment variable that names an upgrading master's pipe to the
+/// new one (its value: a descriptor). upgrade_pipe() takes it.
+inline constexpr const char* kUpgradeFdVariable = "SWITCHBOARD_UPGRADE_FD";
+/// The descriptor an upgrading master passed, unset from the environment; -1 if none.
+int upgrade_pipe();
 
 /// What a worker runs in its process: serves on `listener` (a descriptor of
 /// the master's socket, its own to close) and tells the master through

@@ -254,6 +254,15 @@ std::string transports(const Handlers& h) {
   return h.datagram ? "udp or unix-dgram" : "tcp or unix";
 }
 
+// What USR2 runs again: the path the program was started by (so that a file
+// replaced there, or a link moved, runs the new one), else the file running now.
+std::string executable_path(const std::string& argv0) {
+  if (argv0.find('/') != std::string::npos)
+    return std::filesystem::absolute(argv0).lexically_normal().string();
+  std::error_code ignored;
+  return std::filesystem::read_symlink("/proc/self/exe", ignored).string();
+}
+
 // One process's serving, from the listening line (or the master's report) to
 // the end of the drain: the same for a single process and for each worker.
 int serve(BaseServer& s, const Flags& f, Policy policy, WorkerReport* report) {
@@ -404,16 +413,25 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
       return serve(*server, f, policy, nullptr);
     }
     // The master's socket: bound (or adopted) by a server that never serves.
-    auto holder =
-        inherited ? make_server(transport, Policy::serial, std::move(*inherited), factory, options)
-                  : make_server(transport, Policy::serial, address, factory, options);
+    // One handed over by an upgrading master is this master's own from now on.
+    const int upgrade_fd = upgrade_pipe();
+    auto holder = inherited ? make_server(transport, Policy::serial, std::move(*inherited), factory,
+                                          options, /*borrow=*/upgrade_fd < 0)
+                            : make_server(transport, Policy::serial, address, factory, options);
     hint.clear();
-    const MasterConfig config{name, f.workers, Seconds(f.drain_timeout), f.pid_file};
+    const MasterConfig config{name,
+                              f.workers,
+                              Seconds(f.drain_timeout),
+                              f.pid_file,
+                              executable_path(argc > 0 ? argv[0] : ""),
+                              std::vector<std::string>(argv, argv + argc),
+                              upgrade_fd};
     return run_master(*holder, config, [&](Socket listener, WorkerReport& report) {
-      // The workers stop the socket for good at a drain (the master's stop):
-      // not borrowed, so the backlog is served; a retire leaves it alone.
+      // The master's own socket the workers stop for good at a drain (the
+      // master's stop), serving its backlog; one the master borrows (--fd,
+      // systemd's) they borrow too. A retire leaves it alone either way.
       auto server = make_server(transport, policy, std::move(listener), factory, options,
-                                /*borrow=*/false);
+                                holder->socket_borrowed());
       return serve(*server, f, policy, &report);
     });
   } catch (const std::invalid_argument& e) {
