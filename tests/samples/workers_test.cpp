@@ -270,3 +270,56 @@ INSTANTIATE_TEST_SUITE_P(ByTransportAndPolicy, Workers,
 
 }  // namespace
 }  // namespace switchboard::test
+
+namespace switchboard::test {
+namespace {
+
+// --max-requests under load: workers are replaced as they reach it (each
+// replacement ready before the worker it replaces retires), and nothing is lost.
+TEST(WorkersRecycle, MaxRequestsReplacesWorkersUnderLoad) {
+  if (kLoadgen.empty()) GTEST_SKIP() << "the load generator is not built";
+  ServerProcess s = start_server(kEchoServer, {"--port", "0", "--workers", "2", "--max-requests",
+                                               "200", "--drain-timeout", "60"});
+  ChildProcess connects =
+      ChildProcess::spawn(kLoadgen, {"--mode", "connect", "--conns", "4", "--threads", "1",
+                                     "--warmup", "0", "--duration", "3", "--timeout", "10",
+                                     "--json", "--port", std::to_string(s.listening.port)});
+  const auto status = connects.wait(std::chrono::seconds(60));
+  ASSERT_TRUE(status && status->exited(0));
+  const std::string json = connects.drain_stdout();
+  for (const char* key : {"errors", "refused", "resets", "timeouts", "mismatches"})
+    EXPECT_EQ(json_number(json, key), 0.0) << key << " in " << json;
+  expect_clean_stop(s.process);
+  const std::string said = s.process.drain_stderr();
+  EXPECT_NE(said.find("served its --max-requests"), std::string::npos) << said;
+  // Those it replaced served at least their limit.
+  static const std::regex exited(R"(exited with status 0 after (\d+) connections)");
+  int recycled = 0;
+  for (std::sregex_iterator it(said.begin(), said.end(), exited), end; it != end; ++it)
+    recycled += std::stoull((*it)[1]) >= 200;
+  EXPECT_GE(recycled, 1) << said;
+}
+
+// --drain-delay: after SIGTERM the server serves on (new connects included)
+// for the delay, then drains and exits 0; one process or a master's workers.
+class DrainDelay : public testing::TestWithParam<std::string> {};
+
+TEST_P(DrainDelay, ServesOnThenDrains) {
+  ServerProcess s =
+      start_server(kEchoServer, {"--port", "0", "--workers", GetParam(), "--drain-delay", "5"});
+  s.process.send_signal(SIGTERM);
+  const auto said = s.process.read_stderr_until("(--drain-delay)");
+  ASSERT_TRUE(said) << s.process.drain_stderr();
+  Client c = connect_to(s.listening, TempDir());
+  c.send_all("still here\n");
+  EXPECT_EQ(c.recv_line(), "still here\n") << "a connect in the delay was not served";
+  const auto status = s.process.wait(std::chrono::seconds(30));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->exited(0)) << *status;
+}
+
+INSTANTIATE_TEST_SUITE_P(Processes, DrainDelay, testing::Values("0", "2"),
+                         [](const auto& p) { return "workers_" + p.param; });
+
+}  // namespace
+}  // namespace switchboard::test

@@ -67,6 +67,9 @@ struct Worker {
   std::string received;
   bool ready = false;
   bool retiring = false;
+  bool wants_recycle = false;  // it served --max-requests
+  pid_t replacement = 0;       // the worker starting to take its place
+  pid_t replaces = 0;          // the worker it takes the place of, once ready
   std::uint64_t served = 0;
   Clock::time_point started;
 };
@@ -93,7 +96,10 @@ class Master {
   void read_upgrade();
   void upgrade_failed(const std::string& why);
   void retire(Worker& w);
+  void recycle();
+  std::chrono::milliseconds crash_delay(const Worker& w);
   void stop(int sig);
+  void drain_workers();
   void start_due_workers();
   std::size_t serving() const;  // current generation, not retiring
   std::optional<Clock::time_point> next_due() const;
@@ -120,6 +126,8 @@ class Master {
   std::string upgrade_received_;
   Clock::time_point upgrade_since_;
   bool handed_over_ = false;  // the new master serves: this one's workers retire, then it exits
+  Clock::time_point recycle_after_;            // a replacement died young: the next waits
+  std::optional<Clock::time_point> drain_at_;  // --drain-delay: when the workers are told
 };
 
 void Master::block_signals() {
@@ -202,6 +210,8 @@ void Master::read_report(Worker& w) {
     w.received.erase(0, end + 1);
     if (line == "ready") {
       w.ready = true;
+    } else if (line == "recycle") {
+      w.wants_recycle = true;
     } else if (line.rfind("served ", 0) == 0) {
       w.served = std::strtoull(line.c_str() + 7, nullptr, 10);
     }
@@ -327,6 +337,26 @@ void Master::upgrade_failed(const std::string& why) {
   upgrade_ = 0;
 }
 
+// A worker that served --max-requests is replaced: a new one starts, and once
+// it is ready the old one retires.
+void Master::recycle() {
+  if (stopping_ != 0 || handed_over_ || Clock::now() < recycle_after_) return;
+  for (Worker& w : workers_) {
+    if (!w.wants_recycle || w.retiring || w.replacement != 0 || w.generation != generation_)
+      continue;
+    try {
+      spawn(generation_);
+    } catch (const std::exception& e) {
+      say(std::string("cannot start a worker: ") + e.what());
+      return;
+    }
+    workers_.back().replaces = w.pid;
+    w.replacement = workers_.back().pid;
+    say("worker " + std::to_string(w.pid) + " served its --max-requests: worker " +
+        std::to_string(w.replacement) + " takes its place");
+  }
+}
+
 // A generation is ready when every worker of it is: the first one prints the
 // listening line; a reload's retires the one before.
 void Master::check_generation() {
@@ -345,6 +375,12 @@ void Master::check_generation() {
     systemd::notify("READY=1\nSTATUS=serving on " + holder_.url() + " with " +
                     std::to_string(target_) + " workers");
     return;
+  }
+  for (Worker& w : workers_) {  // a recycled worker's replacement is ready: it retires
+    if (w.replaces == 0 || !w.ready) continue;
+    for (Worker& old : workers_)
+      if (old.pid == w.replaces) retire(old);
+    w.replaces = 0;
   }
   if (pending_ == 0) return;
   std::size_t ready = 0;
@@ -394,14 +430,24 @@ void Master::exited(Worker& w, int status) {
     return;
   }
   if (w.generation != generation_) return say(line.str());
+  if (w.replaces != 0) {  // a recycled worker's replacement, not ready: the old one serves on
+    for (Worker& old : workers_)
+      if (old.pid == w.replaces) old.replacement = 0;
+    recycle_after_ = Clock::now() + crash_delay(w);
+    return say(line.str() + " before it was ready; the worker it was to replace serves on");
+  }
   // A worker of the serving generation died: another takes its place.
-  crashes_ = Clock::now() - w.started < kYoung ? crashes_ + 1 : 0;
-  auto delay = std::chrono::milliseconds(0);
-  if (crashes_ > 0)
-    delay = std::min(kLongestDelay, kFirstDelay * (1 << std::min<std::size_t>(crashes_ - 1, 10)));
+  const auto delay = crash_delay(w);
   restarts_.push_back(Clock::now() + delay);
   line << "; another starts in " << static_cast<double>(delay.count()) / 1000 << " s";
   say(line.str());
+}
+
+// None while workers live; doubling while they die within kYoung of their start.
+std::chrono::milliseconds Master::crash_delay(const Worker& w) {
+  crashes_ = Clock::now() - w.started < kYoung ? crashes_ + 1 : 0;
+  if (crashes_ == 0) return std::chrono::milliseconds(0);
+  return std::min(kLongestDelay, kFirstDelay * (1 << std::min<std::size_t>(crashes_ - 1, 10)));
 }
 
 void Master::reap() {
@@ -445,14 +491,28 @@ void Master::stop(int sig) {
     ::syscall(SYS_exit_group, 128 + sig);
   }
   stopping_ = sig;
+  const auto delay = std::chrono::duration_cast<Clock::duration>(config_.drain_delay);
+  drain_at_ = Clock::now() + delay;
   stop_deadline_ =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(config_.drain_timeout + kGrace);
+      *drain_at_ + std::chrono::duration_cast<Clock::duration>(config_.drain_timeout + kGrace);
+  if (delay.count() > 0) {
+    std::ostringstream line;
+    line << "stopping: " << workers_.size() << " workers serve " << config_.drain_delay.count()
+         << " s more (--drain-delay), then drain";
+    systemd::notify("STOPPING=1\nSTATUS=" + line.str());
+    return say(line.str());
+  }
+  drain_workers();
+}
+
+void Master::drain_workers() {
+  drain_at_.reset();
   systemd::notify("STOPPING=1\nSTATUS=draining " + std::to_string(workers_.size()) + " workers");
   std::ostringstream line;
   line << "draining " << workers_.size() << " workers, up to " << config_.drain_timeout.count()
        << " s; again to quit";
   say(line.str());
-  for (Worker& w : workers_) ::kill(w.pid, SIGTERM);
+  for (Worker& w : workers_) ::kill(w.pid, SIGTERM);  // each ours, not yet reaped
 }
 
 void Master::on_signal(const signalfd_siginfo& info) {
@@ -499,7 +559,9 @@ std::optional<Clock::time_point> Master::next_due() const {
   for (auto t : restarts_) earliest(t);
   if (pending_ != 0) earliest(pending_since_ + kReadyTimeout);
   if (upgrade_ != 0) earliest(upgrade_since_ + kReadyTimeout);
+  if (recycle_after_ > Clock::now()) earliest(recycle_after_);
   if (stopping_ != 0) earliest(stop_deadline_);
+  if (drain_at_) earliest(*drain_at_);
   return due;
 }
 
@@ -564,6 +626,8 @@ int Master::run() {
     reap();
     check_generation();
     start_due_workers();
+    recycle();
+    if (drain_at_ && Clock::now() >= *drain_at_) drain_workers();
     if (stopping_ != 0 && Clock::now() >= stop_deadline_ && !workers_.empty()) {
       say(std::to_string(workers_.size()) + " workers still running " +
           std::to_string(kGrace.count()) + " s past the drain deadline; killing them");
@@ -599,6 +663,8 @@ void WorkerReport::say(const std::string& line) {
 void WorkerReport::ready() { say("ready"); }
 
 void WorkerReport::served(std::uint64_t requests) { say("served " + std::to_string(requests)); }
+
+void WorkerReport::recycle() { say("recycle"); }
 
 int run_master(BaseServer& holder, const MasterConfig& config, const WorkerMain& worker) {
   return Master(holder, config, worker).run();

@@ -47,6 +47,7 @@ struct MasterConfig {
   std::string executable;         ///< absolute: what USR2 runs
   std::vector<std::string> argv;  ///< its arguments, argv[0] first
   int upgrade_fd = -1;            ///< an upgrading master's pipe: "ready" once serving
+  Seconds drain_delay{0};         ///< after TERM, how long the workers serve on before their drain
 };
 
 /// The environment variable that names an upgrading master's pipe to the
@@ -69,6 +70,8 @@ class WorkerReport {
   void ready();
   /// The connections (or datagrams) it served, as it exits.
   void served(std::uint64_t requests);
+  /// It served --max-requests: the master starts another, then retires it.
+  void recycle();
 
  private:
   void say(const std::string& line);

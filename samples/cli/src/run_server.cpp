@@ -14,10 +14,12 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include "drain_watch.hpp"
 #include "inherited_socket.hpp"
@@ -43,6 +45,7 @@ constexpr std::uint64_t kMaxConnections = 1'000'000;
 constexpr std::uint64_t kMaxLine = 64 << 20;
 constexpr std::uint64_t kMaxDatagram = 16 << 20;  // the server allocates this much up front
 constexpr std::uint64_t kMaxWorkers = 1024;
+constexpr std::uint64_t kMaxRequests = 1'000'000'000;
 // Long enough for any timeout a server wants (0 is "never"), short enough
 // that a deadline computed from it cannot overflow the clock.
 constexpr double kMaxSeconds = 1'000'000;
@@ -75,6 +78,8 @@ struct Flags {
   std::size_t fd = 0;       // --fd; 0: none
   std::size_t workers = 0;  // 0: this process serves
   std::string pid_file;
+  std::size_t max_requests = 0;  // 0: a worker serves until it is stopped
+  double drain_delay = 0;
 };
 
 // Spaces wrap() keeps, so that "(1 to 4096)" is not split over two lines.
@@ -263,6 +268,16 @@ std::string executable_path(const std::string& argv0) {
   return std::filesystem::read_symlink("/proc/self/exe", ignored).string();
 }
 
+// --drain-delay: on the signal watcher's thread, which has nothing else to
+// do until the drain; serving goes on meanwhile. A second signal exits at once.
+void delay_drain(Seconds delay) {
+  std::ostringstream line;
+  line << "stopping: serving " << delay.count() << " s more (--drain-delay), then draining";
+  systemd::notify("STOPPING=1\nSTATUS=" + line.str());
+  std::cerr << line.str() + "\n" << std::flush;
+  std::this_thread::sleep_for(delay);
+}
+
 // One process's serving, from the listening line (or the master's report) to
 // the end of the drain: the same for a single process and for each worker.
 int serve(BaseServer& s, const Flags& f, Policy policy, WorkerReport* report) {
@@ -278,13 +293,32 @@ int serve(BaseServer& s, const Flags& f, Policy policy, WorkerReport* report) {
         std::cerr << *line << std::flush;  // one write: lines from threads never interleave
     };
   }
+  Seconds tick_interval = queue ? queue->interval() : Seconds{1};
+  if (report && f.max_requests > 0) {
+    // Past its limit a worker asks the master for its replacement, at each
+    // tick until it is retired (a replacement may fail to start).
+    std::random_device random;
+    const std::uint64_t limit = f.max_requests + std::uniform_int_distribution<std::uint64_t>(
+                                                     0, f.max_requests / 10)(random);
+    watch_queue = [watch = std::move(watch_queue), &s, limit, report] {
+      if (watch) watch();
+      if (s.stats().total_requests >= limit) report->recycle();
+    };
+    tick_interval = std::min(tick_interval, Seconds{0.1});
+  }
   // Before StopOnSignals, whose watcher may call it, and destroyed after it.
-  DrainWatch drain(s, Seconds(f.drain_timeout), std::move(watch_queue),
-                   queue ? queue->interval() : Seconds{1});
+  DrainWatch drain(s, Seconds(f.drain_timeout), std::move(watch_queue), tick_interval);
+  // A worker's drain delay is its master's.
+  const Seconds drain_delay(report ? 0 : f.drain_delay);
   // Installed before the listening line, so that whoever reads it may signal
   // at once. A worker retires on SIGQUIT, its master's reload.
   StopOnSignals stop(
-      s, [&drain](int sig) { drain.began(sig == SIGQUIT); }, {SIGINT, SIGTERM},
+      s,
+      [&drain, drain_delay](int sig) {
+        if (sig != SIGQUIT && drain_delay.count() > 0) delay_drain(drain_delay);
+        drain.began(sig == SIGQUIT);
+      },
+      {SIGINT, SIGTERM},
       report ? std::initializer_list<int>{SIGQUIT} : std::initializer_list<int>{});
   StatsPrinter stats(s, Seconds(f.stats_interval));
   if (report) {
@@ -359,7 +393,15 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
              "TTIN/TTOU add or retire one); 0 = this process serves",
              0, kMaxWorkers);
   text_flag(app, "--pid-file", f.pid_file, "--workers: the master writes its PID here once ready",
-            false);
+            false)
+      ->type_name("FILE");
+  count_flag(app, "--max-requests", f.max_requests,
+             "--workers: a worker that accepted this many connections (plus up to a tenth, "
+             "at random) is replaced; 0 = never",
+             0, kMaxRequests);
+  seconds_flag(app, "--drain-delay", f.drain_delay,
+               "on SIGTERM, serve on this long before the drain begins (while a load "
+               "balancer stops sending)");
   seconds_flag(app, "--stats-interval", f.stats_interval,
                "print the counters on stderr this often; 0 = never");
   if (handlers.stream)
@@ -376,8 +418,8 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
     return 2;
   }
   // Checked here rather than by CLI11's excludes(), which would crowd --help.
-  if (!f.pid_file.empty() && f.workers == 0) {
-    std::cerr << name << ": --pid-file is written by the master of --workers (see --help)\n";
+  if ((!f.pid_file.empty() || f.max_requests != 0) && f.workers == 0) {
+    std::cerr << name << ": --pid-file and --max-requests need --workers (see --help)\n";
     return 2;
   }
   if (f.fd != 0 && (host->count() + port->count() + path->count()) > 0) {
@@ -425,7 +467,8 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
                               f.pid_file,
                               executable_path(argc > 0 ? argv[0] : ""),
                               std::vector<std::string>(argv, argv + argc),
-                              upgrade_fd};
+                              upgrade_fd,
+                              Seconds(f.drain_delay)};
     return run_master(*holder, config, [&](Socket listener, WorkerReport& report) {
       // The master's own socket the workers stop for good at a drain (the
       // master's stop), serving its backlog; one the master borrows (--fd,
