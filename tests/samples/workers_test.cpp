@@ -300,6 +300,29 @@ TEST(WorkersRecycle, MaxRequestsReplacesWorkersUnderLoad) {
   EXPECT_GE(recycled, 1) << said;
 }
 
+// --stats-interval under a master: one line for all workers, their counters
+// summed, those of workers that have exited (a reload's) included.
+TEST(WorkersStats, TheMasterSumsTheWorkersCounters) {
+  ServerProcess s =
+      start_server(kEchoServer, {"--port", "0", "--workers", "2", "--stats-interval", "0.1"});
+  TempDir dir;
+  const auto exchange = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      Client c = connect_to(s.listening, dir);
+      c.send_all("x\n");
+      ASSERT_EQ(c.recv_line(), "x\n");
+    }
+  };
+  exchange(6);
+  ASSERT_TRUE(s.process.read_stderr_until("stats: workers=2 total=6 ")) << s.process.drain_stderr();
+  s.process.send_signal(SIGHUP);  // the six were counted by workers that exit now
+  ASSERT_TRUE(s.process.read_stderr_until("generation 2 ready"));
+  exchange(4);
+  ASSERT_TRUE(s.process.read_stderr_until("stats: workers=2 total=10 "))
+      << s.process.drain_stderr();
+  expect_clean_stop(s.process);
+}
+
 // --drain-delay: after SIGTERM the server serves on (new connects included)
 // for the delay, then drains and exits 0; one process or a master's workers.
 class DrainDelay : public testing::TestWithParam<std::string> {};

@@ -60,6 +60,47 @@ int poll_timeout(std::optional<Clock::time_point> due) {
   return static_cast<int>(std::clamp<long long>(left, 0, 60'000));
 }
 
+// A worker's counters as it reports them ("total=12 connections=3 ..."), by name.
+using Counts = std::vector<std::pair<std::string, std::uint64_t>>;
+
+Counts parse_stats(const std::string& text) {
+  Counts counts;
+  std::istringstream in(text);
+  for (std::string pair; in >> pair;) {
+    const auto eq = pair.find('=');
+    if (eq != std::string::npos)
+      counts.emplace_back(pair.substr(0, eq), std::strtoull(pair.c_str() + eq + 1, nullptr, 10));
+  }
+  return counts;
+}
+
+std::uint64_t value(const Counts& counts, const std::string& name) {
+  for (const auto& [n, v] : counts)
+    if (n == name) return v;
+  return 0;
+}
+
+// What is now (open connections, threads...) rather than what has happened:
+// an exited worker's no longer counts.
+bool is_gauge(const std::string& name) {
+  return name == "connections" || name == "active" || name == "queued" || name == "threads" ||
+         name == "processes";
+}
+
+// Highs: the highest of any worker, not a sum.
+bool is_peak(const std::string& name) { return name == "peak_connections" || name == "max_active"; }
+
+// Adds `from` into `into`, name by name, in the order first seen.
+void add(Counts& into, const Counts& from, bool gauges) {
+  for (const auto& [name, v] : from) {
+    if (!gauges && is_gauge(name)) continue;
+    auto it =
+        std::find_if(into.begin(), into.end(), [&](const auto& c) { return c.first == name; });
+    if (it == into.end()) it = into.insert(into.end(), {name, 0});
+    it->second = is_peak(name) ? std::max(it->second, v) : it->second + v;
+  }
+}
+
 struct Worker {
   pid_t pid = 0;
   unsigned generation = 0;
@@ -71,6 +112,7 @@ struct Worker {
   pid_t replacement = 0;       // the worker starting to take its place
   pid_t replaces = 0;          // the worker it takes the place of, once ready
   std::uint64_t served = 0;
+  Counts stats;  // its last report
   Clock::time_point started;
 };
 
@@ -103,6 +145,7 @@ class Master {
   void start_due_workers();
   std::size_t serving() const;  // current generation, not retiring
   std::optional<Clock::time_point> next_due() const;
+  void print_stats();
   void write_pid_file();
   void remove_pid_file();
 
@@ -128,6 +171,8 @@ class Master {
   bool handed_over_ = false;  // the new master serves: this one's workers retire, then it exits
   Clock::time_point recycle_after_;            // a replacement died young: the next waits
   std::optional<Clock::time_point> drain_at_;  // --drain-delay: when the workers are told
+  Counts exited_;                              // what exited workers counted, gauges aside
+  Clock::time_point next_stats_;
 };
 
 void Master::block_signals() {
@@ -212,8 +257,9 @@ void Master::read_report(Worker& w) {
       w.ready = true;
     } else if (line == "recycle") {
       w.wants_recycle = true;
-    } else if (line.rfind("served ", 0) == 0) {
-      w.served = std::strtoull(line.c_str() + 7, nullptr, 10);
+    } else if (line.rfind("stats ", 0) == 0) {
+      w.stats = parse_stats(line.substr(6));
+      w.served = value(w.stats, "total");
     }
   }
 }
@@ -413,6 +459,7 @@ void Master::check_generation() {
 
 void Master::exited(Worker& w, int status) {
   if (w.report) read_report(w);
+  add(exited_, w.stats, /*gauges=*/false);
   std::ostringstream line;
   line << "worker " << w.pid << " (generation " << w.generation << ") " << describe(status)
        << " after " << w.served << " connections";
@@ -448,6 +495,20 @@ std::chrono::milliseconds Master::crash_delay(const Worker& w) {
   crashes_ = Clock::now() - w.started < kYoung ? crashes_ + 1 : 0;
   if (crashes_ == 0) return std::chrono::milliseconds(0);
   return std::min(kLongestDelay, kFirstDelay * (1 << std::min<std::size_t>(crashes_ - 1, 10)));
+}
+
+// --stats-interval: every worker's counters, summed, with those that exited.
+void Master::print_stats() {
+  next_stats_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(config_.stats_interval);
+  std::ostringstream zero;
+  zero << ServerStats{};
+  Counts sum = parse_stats(zero.str());  // every name, in the order a single server prints them
+  add(sum, exited_, /*gauges=*/false);
+  for (const Worker& w : workers_) add(sum, w.stats, /*gauges=*/true);
+  std::ostringstream line;
+  line << "stats: workers=" << workers_.size();
+  for (const auto& [name, v] : sum) line << ' ' << name << '=' << v;
+  std::cerr << line.str() + "\n" << std::flush;
 }
 
 void Master::reap() {
@@ -562,6 +623,7 @@ std::optional<Clock::time_point> Master::next_due() const {
   if (recycle_after_ > Clock::now()) earliest(recycle_after_);
   if (stopping_ != 0) earliest(stop_deadline_);
   if (drain_at_) earliest(*drain_at_);
+  if (config_.stats_interval.count() > 0) earliest(next_stats_);
   return due;
 }
 
@@ -590,6 +652,7 @@ void Master::remove_pid_file() {
 
 int Master::run() {
   block_signals();
+  next_stats_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(config_.stats_interval);
   try {
     for (std::size_t i = 0; i < target_; ++i) spawn(generation_);
   } catch (const std::exception& e) {
@@ -628,6 +691,7 @@ int Master::run() {
     start_due_workers();
     recycle();
     if (drain_at_ && Clock::now() >= *drain_at_) drain_workers();
+    if (config_.stats_interval.count() > 0 && Clock::now() >= next_stats_) print_stats();
     if (stopping_ != 0 && Clock::now() >= stop_deadline_ && !workers_.empty()) {
       say(std::to_string(workers_.size()) + " workers still running " +
           std::to_string(kGrace.count()) + " s past the drain deadline; killing them");
@@ -662,7 +726,11 @@ void WorkerReport::say(const std::string& line) {
 
 void WorkerReport::ready() { say("ready"); }
 
-void WorkerReport::served(std::uint64_t requests) { say("served " + std::to_string(requests)); }
+void WorkerReport::stats(const ServerStats& now) {
+  std::ostringstream line;
+  line << "stats " << now;
+  say(line.str());
+}
 
 void WorkerReport::recycle() { say("recycle"); }
 

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "switchboard/server.hpp"
+#include "switchboard/stats.hpp"
 
 namespace switchboard::cli {
 
@@ -48,6 +49,7 @@ struct MasterConfig {
   std::vector<std::string> argv;  ///< its arguments, argv[0] first
   int upgrade_fd = -1;            ///< an upgrading master's pipe: "ready" once serving
   Seconds drain_delay{0};         ///< after TERM, how long the workers serve on before their drain
+  Seconds stats_interval{0};      ///< the workers' counters, summed, on stderr this often; 0: never
 };
 
 /// The environment variable that names an upgrading master's pipe to the
@@ -68,8 +70,8 @@ class WorkerReport {
   explicit WorkerReport(int fd) : fd_(fd) {}
   /// Serving: the master counts this worker ready.
   void ready();
-  /// The connections (or datagrams) it served, as it exits.
-  void served(std::uint64_t requests);
+  /// Its counters: every --stats-interval, and as it exits.
+  void stats(const ServerStats& now);
   /// It served --max-requests: the master starts another, then retires it.
   void recycle();
 

@@ -320,7 +320,11 @@ int serve(BaseServer& s, const Flags& f, Policy policy, WorkerReport* report) {
       },
       {SIGINT, SIGTERM},
       report ? std::initializer_list<int>{SIGQUIT} : std::initializer_list<int>{});
-  StatsPrinter stats(s, Seconds(f.stats_interval));
+  // A worker's counters go to its master, which sums them.
+  StatsPrinter stats = report
+                           ? StatsPrinter(s, Seconds(f.stats_interval),
+                                          [report](const ServerStats& now) { report->stats(now); })
+                           : StatsPrinter(s, Seconds(f.stats_interval));
   if (report) {
     report->ready();
   } else {
@@ -330,7 +334,7 @@ int serve(BaseServer& s, const Flags& f, Policy policy, WorkerReport* report) {
   s.serve_forever();
   s.server_close();  // refuses new work now, drains up to --drain-timeout
   drain.closed();
-  if (report) report->served(s.stats().total_requests);
+  if (report) report->stats(s.stats());  // the last: its part of the master's totals
   return 0;
 }
 
@@ -468,7 +472,8 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
                               executable_path(argc > 0 ? argv[0] : ""),
                               std::vector<std::string>(argv, argv + argc),
                               upgrade_fd,
-                              Seconds(f.drain_delay)};
+                              Seconds(f.drain_delay),
+                              Seconds(f.stats_interval)};
     return run_master(*holder, config, [&](Socket listener, WorkerReport& report) {
       // The master's own socket the workers stop for good at a drain (the
       // master's stop), serving its backlog; one the master borrows (--fd,

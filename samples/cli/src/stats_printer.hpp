@@ -3,6 +3,7 @@
 // each ("stats: total=12 connections=3 ..."), for an operator watching it.
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -14,6 +15,9 @@ class StatsPrinter {
  public:
   /// Prints `server`'s stats every `interval` until destroyed; 0 prints nothing.
   StatsPrinter(const BaseServer& server, Seconds interval);
+  /// The same, given to `sink` instead (a worker's report to its master).
+  StatsPrinter(const BaseServer& server, Seconds interval,
+               std::function<void(const ServerStats&)> sink);
   /// Stops and joins the printing thread.
   ~StatsPrinter();
   StatsPrinter(const StatsPrinter&) = delete;
