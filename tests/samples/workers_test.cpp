@@ -11,11 +11,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -321,6 +323,52 @@ TEST(WorkersStats, TheMasterSumsTheWorkersCounters) {
   ASSERT_TRUE(s.process.read_stderr_until("stats: workers=2 total=10 "))
       << s.process.drain_stderr();
   expect_clean_stop(s.process);
+}
+
+// Listening TCP sockets on loopback `port` (/proc/net/tcp: state 0A).
+int listening_on(std::uint16_t port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the header
+  char wanted[16];
+  std::snprintf(wanted, sizeof wanted, ":%04X", port);
+  int n = 0;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    n += local.ends_with(wanted) && state == "0A";
+  }
+  return n;
+}
+
+// --reuseport: a listening socket per worker, none in the master; they serve
+// and reload. A Unix socket has no such option: refused with exit status 2.
+TEST(WorkersReuseport, EachWorkerListensOnItsOwnSocket) {
+  ServerProcess s = start_server(kEchoServer, {"--port", "0", "--workers", "2", "--reuseport"});
+  EXPECT_EQ(listening_on(s.listening.port), 2);
+  TempDir dir;
+  const auto exchange = [&] {
+    for (int i = 0; i < 10; ++i) {
+      Client c = connect_to(s.listening, dir);
+      c.send_all("x\n");
+      ASSERT_EQ(c.recv_line(), "x\n");
+    }
+  };
+  exchange();
+  s.process.send_signal(SIGHUP);
+  ASSERT_TRUE(s.process.read_stderr_until("generation 2 ready"));
+  exchange();
+  expect_clean_stop(s.process);
+
+  ChildProcess unix_server = ChildProcess::spawn(
+      kEchoServer,
+      {"--proto", "unix", "--path", dir.file("s.sock"), "--workers", "2", "--reuseport"});
+  const auto status = unix_server.wait();
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->exited(2)) << *status;
+  EXPECT_NE(unix_server.drain_stderr().find("--reuseport binds a socket in each worker"),
+            std::string::npos);
 }
 
 // --drain-delay: after SIGTERM the server serves on (new connects included)

@@ -297,6 +297,8 @@ void Master::reload() {
 
 void Master::upgrade() {
   if (stopping_ != 0 || handed_over_) return;
+  if (config_.reuseport)
+    return say("upgrade: not with --reuseport (no listener to hand over); HUP reloads");
   if (upgrade_ != 0)
     return say("upgrade: master " + std::to_string(upgrade_) + " is still starting");
   int pipe_fds[2];

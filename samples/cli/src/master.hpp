@@ -50,6 +50,7 @@ struct MasterConfig {
   int upgrade_fd = -1;            ///< an upgrading master's pipe: "ready" once serving
   Seconds drain_delay{0};         ///< after TERM, how long the workers serve on before their drain
   Seconds stats_interval{0};      ///< the workers' counters, summed, on stderr this often; 0: never
+  bool reuseport = false;         ///< the workers bind their own sockets: no upgrade by hand-over
 };
 
 /// The environment variable that names an upgrading master's pipe to the

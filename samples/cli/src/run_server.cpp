@@ -79,6 +79,7 @@ struct Flags {
   std::size_t workers = 0;  // 0: this process serves
   std::string pid_file;
   std::size_t max_requests = 0;  // 0: a worker serves until it is stopped
+  bool reuseport = false;
   double drain_delay = 0;
 };
 
@@ -399,6 +400,10 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
   text_flag(app, "--pid-file", f.pid_file, "--workers: the master writes its PID here once ready",
             false)
       ->type_name("FILE");
+  app.add_flag("--reuseport", f.reuseport,
+               wrap("--workers, tcp and udp: each worker binds its own SO_REUSEPORT socket "
+                    "rather than sharing the master's; what a closing worker's queue holds "
+                    "is lost (docs/deployment.md)"));
   count_flag(app, "--max-requests", f.max_requests,
              "--workers: a worker that accepted this many connections (plus up to a tenth, "
              "at random) is replaced; 0 = never",
@@ -422,8 +427,9 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
     return 2;
   }
   // Checked here rather than by CLI11's excludes(), which would crowd --help.
-  if ((!f.pid_file.empty() || f.max_requests != 0) && f.workers == 0) {
-    std::cerr << name << ": --pid-file and --max-requests need --workers (see --help)\n";
+  if ((!f.pid_file.empty() || f.max_requests != 0 || f.reuseport) && f.workers == 0) {
+    std::cerr << name
+              << ": --pid-file, --max-requests and --reuseport need --workers (see --help)\n";
     return 2;
   }
   if (f.fd != 0 && (host->count() + port->count() + path->count()) > 0) {
@@ -461,9 +467,22 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
     // The master's socket: bound (or adopted) by a server that never serves.
     // One handed over by an upgrading master is this master's own from now on.
     const int upgrade_fd = upgrade_pipe();
-    auto holder = inherited ? make_server(transport, Policy::serial, std::move(*inherited), factory,
-                                          options, /*borrow=*/upgrade_fd < 0)
-                            : make_server(transport, Policy::serial, address, factory, options);
+    if (f.reuseport && (inherited || !address.is_ip()))
+      throw std::invalid_argument(
+          "--reuseport binds a socket in each worker: tcp or udp, and not with a socket "
+          "passed in (--fd, socket activation)");
+    // --reuseport: the master only holds the address (bound, not listening:
+    // the kernel gives connections to listening sockets alone).
+    ServerOptions holder_options = options;
+    if (f.reuseport) {
+      holder_options.reuse_port = true;
+      holder_options.bind_and_activate = false;
+    }
+    auto holder = inherited
+                      ? make_server(transport, Policy::serial, std::move(*inherited), factory,
+                                    options, /*borrow=*/upgrade_fd < 0)
+                      : make_server(transport, Policy::serial, address, factory, holder_options);
+    if (f.reuseport) holder->server_bind();
     hint.clear();
     const MasterConfig config{name,
                               f.workers,
@@ -473,8 +492,16 @@ int run_server(int argc, char** argv, std::string_view description, Handlers han
                               std::vector<std::string>(argv, argv + argc),
                               upgrade_fd,
                               Seconds(f.drain_delay),
-                              Seconds(f.stats_interval)};
+                              Seconds(f.stats_interval),
+                              f.reuseport};
     return run_master(*holder, config, [&](Socket listener, WorkerReport& report) {
+      if (f.reuseport) {  // a socket of its own on the master's address
+        listener.close();
+        ServerOptions own = options;
+        own.reuse_port = true;
+        auto server = make_server(transport, policy, holder->server_address(), factory, own);
+        return serve(*server, f, policy, &report);
+      }
       // The master's own socket the workers stop for good at a drain (the
       // master's stop), serving its backlog; one the master borrows (--fd,
       // systemd's) they borrow too. A retire leaves it alone either way.
