@@ -92,7 +92,9 @@ bool is_peak(const std::string& name) { return name == "peak_connections" || nam
 
 // Adds `from` into `into`, name by name, in the order first seen.
 void add(Counts& into, const Counts& from, bool gauges) {
-  for (const auto& [name, v] : from) {
+  for (const auto& entry : from) {  // no structured binding: clang 14 cannot capture one
+    const std::string& name = entry.first;
+    const std::uint64_t v = entry.second;
     if (!gauges && is_gauge(name)) continue;
     auto it =
         std::find_if(into.begin(), into.end(), [&](const auto& c) { return c.first == name; });
