@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The policy comparison: echo_server under every policy, plus three references
+"""The policy comparison: echo_server under every policy and as a master with
+two single-loop reactor workers (the `workers` row), plus three references
 (a minimal epoll echo server, an echo server on Asio by hand, and Python's
 socketserver), over a matrix of workloads. Each cell is run --repeats times and
 the median kept; ratios to the epoll reference are taken within this run, since
@@ -27,8 +28,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 POLICIES = ["serial", "threading", "pool", "forking", "reactor"]
+# --workers: a master and WORKERS processes of one event loop each on its
+# socket (nginx's shape), under the same CPU pin as every server here.
+WORKERS = 2
+PROCESSES = ["workers"]
 REFERENCES = ["epoll", "asio", "python"]
-SERVERS = POLICIES + REFERENCES
+SERVERS = POLICIES + PROCESSES + REFERENCES
 # name: (proto, mode, conns, size)
 CASES = {
     "tcp-64B-c1": ("tcp", "pingpong", 1, 64),
@@ -60,7 +65,11 @@ def server_command(build, server, proto, sock_path, max_connections=None):
     if server == "python":
         return [sys.executable, os.path.join(HERE, "py_echo_server.py"), "--proto", proto] + where
     limit = ["--max-connections", str(max_connections)] if max_connections else []
-    return [os.path.join(build, "samples", "echo_server"), "--policy", server, "--proto", proto] + where + limit
+    if server == "workers":
+        policy = ["--workers", str(WORKERS), "--policy", "reactor", "--loops", "1"]
+    else:
+        policy = ["--policy", server]
+    return [os.path.join(build, "samples", "echo_server"), "--proto", proto] + policy + where + limit
 
 
 def process_tree(pid):
