@@ -135,6 +135,7 @@ class Master {
   void exited(Worker& w, int status);
   void check_generation();
   void reload();
+  void reload_failed(const std::string& why);
   void upgrade();
   [[noreturn]] void exec_new_master(int report_fd);
   void read_upgrade();
@@ -284,17 +285,25 @@ void Master::reload() {
     return say("reload: generation " + std::to_string(pending_) + " is still starting");
   pending_ = generation_ + 1;
   pending_since_ = Clock::now();
+  // READY=1 follows when the new generation is ready (or the reload fails).
+  systemd::notify("RELOADING=1\nSTATUS=reloading: starting generation " + std::to_string(pending_));
   say("reload: starting generation " + std::to_string(pending_) + " (" + std::to_string(target_) +
       " workers)");
   try {
     for (std::size_t i = 0; i < target_; ++i) spawn(pending_);
   } catch (const std::exception& e) {
-    say(std::string("reload failed: ") + e.what() + "; generation " + std::to_string(generation_) +
-        " serves on");
-    for (Worker& w : workers_)
-      if (w.generation == pending_) retire(w);
-    pending_ = 0;
+    reload_failed(e.what());
   }
+}
+
+// The new generation's workers that started retire; the serving one serves on.
+void Master::reload_failed(const std::string& why) {
+  say("reload failed: " + why + "; generation " + std::to_string(generation_) + " serves on");
+  for (Worker& w : workers_)
+    if (w.generation == pending_) retire(w);
+  pending_ = 0;
+  systemd::notify("READY=1\nSTATUS=reload failed; serving on " + holder_.url() + ", generation " +
+                  std::to_string(generation_));
 }
 
 void Master::upgrade() {
@@ -437,13 +446,8 @@ void Master::check_generation() {
   for (const Worker& w : workers_) ready += w.generation == pending_ && w.ready;
   if (ready < target_) {
     if (Clock::now() - pending_since_ < kReadyTimeout) return;
-    say("reload failed: generation " + std::to_string(pending_) + " not ready after " +
-        std::to_string(kReadyTimeout.count()) + " s; generation " + std::to_string(generation_) +
-        " serves on");
-    for (Worker& w : workers_)
-      if (w.generation == pending_) retire(w);
-    pending_ = 0;
-    return;
+    return reload_failed("generation " + std::to_string(pending_) + " not ready after " +
+                         std::to_string(kReadyTimeout.count()) + " s");
   }
   std::size_t old = 0;
   for (Worker& w : workers_) {
@@ -473,12 +477,8 @@ void Master::exited(Worker& w, int status) {
   }
   if (stopping_ || w.retiring) return say(line.str());
   if (w.generation == pending_ && !w.ready) {
-    say("reload failed: " + line.str() + " before it was ready; generation " +
-        std::to_string(generation_) + " serves on");
-    for (Worker& other : workers_)
-      if (other.generation == pending_ && other.pid != w.pid) retire(other);
-    pending_ = 0;
-    return;
+    w.retiring = true;  // gone already
+    return reload_failed(line.str() + " before it was ready");
   }
   if (w.generation != generation_) return say(line.str());
   if (w.replaces != 0) {  // a recycled worker's replacement, not ready: the old one serves on
