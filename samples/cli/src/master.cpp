@@ -218,6 +218,7 @@ void Master::become_worker(int report_fd) {
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // an orphan drains and exits
   if (::getppid() != master) std::_Exit(1);
   for (Worker& w : workers_) w.report.close();
+  upgrade_report_.close();
   signals_.close();
   ::setpgid(0, 0);              // a terminal's ^C goes to the master, which stops the workers once
   ::unsetenv("NOTIFY_SOCKET");  // systemd hears the master
