@@ -470,8 +470,8 @@ void Master::exited(Worker& w, int status) {
   if (w.report) read_report(w);
   add(exited_, w.stats, /*gauges=*/false);
   std::ostringstream line;
-  line << "worker " << w.pid << " (generation " << w.generation << ") " << describe(status)
-       << " after " << w.served << " connections";
+  line << "worker " << w.pid << " (generation " << w.generation << ") " << describe(status);
+  if (!w.stats.empty()) line << " after " << w.served << " connections";  // it said how many
   if (!started_ && !stopping_) {  // the first generation failed
     failed_ = line.str();
     return;
