@@ -14,14 +14,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <list>
 #include <optional>
 #include <sstream>
 #include <system_error>
 
+#include "handover.hpp"
+#include "pid_file.hpp"
 #include "switchboard/systemd.hpp"
+#include "worker_counts.hpp"
 
 namespace switchboard::cli {
 namespace {
@@ -38,10 +40,6 @@ constexpr std::chrono::milliseconds kLongestDelay{10'000};
 constexpr std::chrono::seconds kGrace{5};
 
 const int kSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD, SIGQUIT, SIGUSR2};
-// The descriptors a new master gets: the listener as socket activation's
-// first, then the pipe it says "ready" on.
-constexpr int kHandedListener = 3;
-constexpr int kHandedPipe = 4;
 
 void say(const std::string& line) {
   std::cerr << "master: " + line + "\n" << std::flush;  // one write
@@ -60,49 +58,6 @@ int poll_timeout(std::optional<Clock::time_point> due) {
   return static_cast<int>(std::clamp<long long>(left, 0, 60'000));
 }
 
-// A worker's counters as it reports them ("total=12 connections=3 ..."), by name.
-using Counts = std::vector<std::pair<std::string, std::uint64_t>>;
-
-Counts parse_stats(const std::string& text) {
-  Counts counts;
-  std::istringstream in(text);
-  for (std::string pair; in >> pair;) {
-    const auto eq = pair.find('=');
-    if (eq != std::string::npos)
-      counts.emplace_back(pair.substr(0, eq), std::strtoull(pair.c_str() + eq + 1, nullptr, 10));
-  }
-  return counts;
-}
-
-std::uint64_t value(const Counts& counts, const std::string& name) {
-  for (const auto& [n, v] : counts)
-    if (n == name) return v;
-  return 0;
-}
-
-// What is now (open connections, threads...) rather than what has happened:
-// an exited worker's no longer counts.
-bool is_gauge(const std::string& name) {
-  return name == "connections" || name == "active" || name == "queued" || name == "threads" ||
-         name == "processes";
-}
-
-// Highs: the highest of any worker, not a sum.
-bool is_peak(const std::string& name) { return name == "peak_connections" || name == "max_active"; }
-
-// Adds `from` into `into`, name by name, in the order first seen.
-void add(Counts& into, const Counts& from, bool gauges) {
-  for (const auto& entry : from) {  // no structured binding: clang 14 cannot capture one
-    const std::string& name = entry.first;
-    const std::uint64_t v = entry.second;
-    if (!gauges && is_gauge(name)) continue;
-    auto it =
-        std::find_if(into.begin(), into.end(), [&](const auto& c) { return c.first == name; });
-    if (it == into.end()) it = into.insert(into.end(), {name, 0});
-    it->second = is_peak(name) ? std::max(it->second, v) : it->second + v;
-  }
-}
-
 struct Worker {
   pid_t pid = 0;
   unsigned generation = 0;
@@ -113,8 +68,7 @@ struct Worker {
   bool wants_recycle = false;  // it served --max-requests
   pid_t replacement = 0;       // the worker starting to take its place
   pid_t replaces = 0;          // the worker it takes the place of, once ready
-  std::uint64_t served = 0;
-  Counts stats;  // its last report
+  Counts stats;                // its last report
   Clock::time_point started;
 };
 
@@ -137,7 +91,6 @@ class Master {
   void reload();
   void reload_failed(const std::string& why);
   void upgrade();
-  [[noreturn]] void exec_new_master(int report_fd);
   void read_upgrade();
   void upgrade_failed(const std::string& why);
   void retire(Worker& w);
@@ -262,8 +215,7 @@ void Master::read_report(Worker& w) {
     } else if (line == "recycle") {
       w.wants_recycle = true;
     } else if (line.rfind("stats ", 0) == 0) {
-      w.stats = parse_stats(line.substr(6));
-      w.served = value(w.stats, "total");
+      w.stats = parse_counts(line.substr(6));
     }
   }
 }
@@ -326,7 +278,7 @@ void Master::upgrade() {
   }
   if (pid == 0) {
     ::close(pipe_fds[0]);
-    exec_new_master(pipe_fds[1]);
+    exec_with_listener(holder_.socket().fd(), pipe_fds[1], config_.executable, config_.argv);
   }
   ::close(pipe_fds[1]);
   ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
@@ -335,41 +287,6 @@ void Master::upgrade() {
   upgrade_received_.clear();
   upgrade_since_ = Clock::now();
   say("upgrade: starting " + config_.executable + " as master " + std::to_string(pid));
-}
-
-// In the child: the executable again, with the listener and the pipe at the
-// descriptors socket activation's protocol and kUpgradeFdVariable name.
-void Master::exec_new_master(int report_fd) {
-  const int listener = holder_.socket().fd();
-  // Each to its place, never over the other: the pipe first out of the way.
-  int pipe_fd = report_fd;
-  if (pipe_fd == kHandedListener) pipe_fd = ::fcntl(report_fd, F_DUPFD_CLOEXEC, 5);
-  if (listener == kHandedListener) {
-    ::fcntl(listener, F_SETFD, 0);
-  } else if (::dup2(listener, kHandedListener) < 0) {
-    std::_Exit(127);
-  }
-  if (pipe_fd == kHandedPipe) {
-    ::fcntl(pipe_fd, F_SETFD, 0);
-  } else if (::dup2(pipe_fd, kHandedPipe) < 0) {
-    std::_Exit(127);
-  }
-  ::setenv("LISTEN_FDS", "1", 1);
-  ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
-  ::setenv("LISTEN_FDNAMES", "listener", 1);
-  ::setenv(kUpgradeFdVariable, std::to_string(kHandedPipe).c_str(), 1);
-  // The new master blocks what it takes itself; the rest come as they would.
-  sigset_t none;
-  sigemptyset(&none);
-  ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
-  std::vector<char*> argv;
-  for (const std::string& a : config_.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  ::execv(config_.executable.c_str(), argv.data());
-  std::cerr << "master: upgrade: cannot run " + config_.executable + ": " + std::strerror(errno) +
-                   "\n"
-            << std::flush;
-  std::_Exit(127);
 }
 
 void Master::read_upgrade() {
@@ -468,10 +385,10 @@ void Master::check_generation() {
 
 void Master::exited(Worker& w, int status) {
   if (w.report) read_report(w);
-  add(exited_, w.stats, /*gauges=*/false);
+  add_counts(exited_, w.stats, /*gauges=*/false);
   std::ostringstream line;
   line << "worker " << w.pid << " (generation " << w.generation << ") " << describe(status);
-  if (!w.stats.empty()) line << " after " << w.served << " connections";  // it said how many
+  if (!w.stats.empty()) line << " after " << count_of(w.stats, "total") << " connections";
   if (!started_ && !stopping_) {  // the first generation failed
     failed_ = line.str();
     return;
@@ -505,15 +422,9 @@ std::chrono::milliseconds Master::crash_delay(const Worker& w) {
 // --stats-interval: every worker's counters, summed, with those that exited.
 void Master::print_stats() {
   next_stats_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(config_.stats_interval);
-  std::ostringstream zero;
-  zero << ServerStats{};
-  Counts sum = parse_stats(zero.str());  // every name, in the order a single server prints them
-  add(sum, exited_, /*gauges=*/false);
-  for (const Worker& w : workers_) add(sum, w.stats, /*gauges=*/true);
-  std::ostringstream line;
-  line << "stats: workers=" << workers_.size();
-  for (const auto& [name, v] : sum) line << ' ' << name << '=' << v;
-  std::cerr << line.str() + "\n" << std::flush;
+  std::vector<const Counts*> live;
+  for (const Worker& w : workers_) live.push_back(&w.stats);
+  std::cerr << summed_line(exited_, live) + "\n" << std::flush;
 }
 
 void Master::reap() {
@@ -634,25 +545,12 @@ std::optional<Clock::time_point> Master::next_due() const {
 
 void Master::write_pid_file() {
   if (config_.pid_file.empty()) return;
-  const std::string temporary = config_.pid_file + ".new";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << ::getpid() << '\n';
-    if (!out) {
-      say("cannot write the PID file " + temporary);
-      return;
-    }
-  }
-  if (::rename(temporary.c_str(), config_.pid_file.c_str()) < 0)
-    say("cannot write the PID file " + config_.pid_file + ": " + std::strerror(errno));
+  if (const std::string failed = cli::write_pid_file(config_.pid_file); !failed.empty())
+    say(failed);
 }
 
-// Only a file that names this process: a newer master may have written its own.
 void Master::remove_pid_file() {
-  if (config_.pid_file.empty()) return;
-  std::ifstream in(config_.pid_file);
-  long pid = 0;
-  if (in >> pid && pid == ::getpid()) ::unlink(config_.pid_file.c_str());
+  if (!config_.pid_file.empty()) remove_pid_file_if_ours(config_.pid_file);
 }
 
 int Master::run() {
@@ -714,30 +612,6 @@ int Master::run() {
 }
 
 }  // namespace
-
-int upgrade_pipe() {
-  const char* value = std::getenv(kUpgradeFdVariable);
-  if (value == nullptr) return -1;
-  const int fd = std::atoi(value);
-  ::unsetenv(kUpgradeFdVariable);
-  if (fd < 3 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) return -1;
-  return fd;
-}
-
-void WorkerReport::say(const std::string& line) {
-  const std::string text = line + "\n";
-  [[maybe_unused]] auto n = ::write(fd_, text.data(), text.size());  // one write: under PIPE_BUF
-}
-
-void WorkerReport::ready() { say("ready"); }
-
-void WorkerReport::stats(const ServerStats& now) {
-  std::ostringstream line;
-  line << "stats " << now;
-  say(line.str());
-}
-
-void WorkerReport::recycle() { say("recycle"); }
 
 int run_master(BaseServer& holder, const MasterConfig& config, const WorkerMain& worker) {
   return Master(holder, config, worker).run();

@@ -53,12 +53,6 @@ struct MasterConfig {
   bool reuseport = false;         ///< the workers bind their own sockets: no upgrade by hand-over
 };
 
-/// The environment variable that names an upgrading master's pipe to the
-/// new one (its value: a descriptor). upgrade_pipe() takes it.
-inline constexpr const char* kUpgradeFdVariable = "SWITCHBOARD_UPGRADE_FD";
-/// The descriptor an upgrading master passed, unset from the environment; -1 if none.
-int upgrade_pipe();
-
 /// What a worker runs in its process: serves on `listener` (a descriptor of
 /// the master's socket, its own to close) and tells the master through
 /// `report` (WorkerReport). Returns the worker's exit status.

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "drain_watch.hpp"
+#include "handover.hpp"
 #include "inherited_socket.hpp"
 #include "master.hpp"
 #include "queue_watch.hpp"
