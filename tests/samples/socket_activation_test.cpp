@@ -1,12 +1,14 @@
 // Socket activation under Debian's systemd-socket-activate, a peer nobody
 // here wrote: it binds the address, waits for the first connection or
 // datagram, then executes echo_server in its own process with LISTEN_FDS=1
-// and LISTEN_PID; echo_server serves on that socket instead of binding.
+// and LISTEN_PID; echo_server serves on that socket instead of binding, as
+// one process or as a master whose workers serve on it.
 
 #include <sys/socket.h>
 
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <tuple>
 
@@ -43,7 +45,10 @@ class SocketActivation : public testing::TestWithParam<std::tuple<std::string, s
 
 TEST_P(SocketActivation, ServesOnTheActivatedSocket) {
   TempDir dir;
-  const std::vector<std::string> args{"--proto", proto, "--policy", policy};
+  // "POLICY [more flags]": a master with workers is activated as one process is.
+  std::vector<std::string> args{"--proto", proto, "--policy"};
+  std::istringstream words(policy);
+  for (std::string w; words >> w;) args.push_back(w);
   std::optional<ChildProcess> server;
   Listening expected;
   expected.scheme = proto;
@@ -82,12 +87,11 @@ TEST_P(SocketActivation, ServesOnTheActivatedSocket) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Protocols, SocketActivation,
-                         testing::Combine(testing::Values("tcp", "udp", "unix", "unix-dgram"),
-                                          testing::Values("threading", "reactor")),
-                         [](const auto& p) {
-                           return param_name(std::get<0>(p.param) + "_" + std::get<1>(p.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Protocols, SocketActivation,
+    testing::Combine(testing::Values("tcp", "udp", "unix", "unix-dgram"),
+                     testing::Values("threading", "reactor", "reactor --workers 2")),
+    [](const auto& p) { return param_name(std::get<0>(p.param) + "_" + std::get<1>(p.param)); });
 
 TEST(SocketActivationMany, ServesOnTheFirstAndSaysSo) {
   if (kSocketActivate.empty()) GTEST_SKIP() << "systemd-socket-activate is not installed";
